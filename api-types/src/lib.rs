@@ -1,0 +1,9 @@
+//! Wire types shared by the Nimbus server and its dashboard.
+//!
+//! Everything here is plain data that crosses the HTTP boundary. The crate has no I/O and
+//! compiles to `wasm32-unknown-unknown`; the `server` feature adds OpenAPI schema derives.
+
+pub mod error;
+pub mod ops;
+
+pub use error::{ErrorBody, ErrorCode, ErrorDetail};

@@ -1,0 +1,164 @@
+//! The `nimbus` command line and the composition root: configuration is loaded once, the
+//! database opened once, and one [`AppState`] built and handed to the router.
+//!
+//! Exit codes (the operator contract): 0 success, 1 runtime failure, 2 bad usage or
+//! configuration — always with one line on stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ConfigError, Overrides};
+use crate::db::{self, ClusterOwnership, Database, DbError};
+use crate::state::AppState;
+
+#[derive(Debug, Parser)]
+#[command(name = "nimbus", version, about = "Nimbus: clusters, apps and bills from every cloud")]
+pub struct Cli {
+    /// Configuration file [default: ./nimbus.toml when it exists; env: NIMBUS_CONFIG]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where Nimbus keeps its state [default: ./nimbus-data; env: NIMBUS_DATA_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the web server (API and dashboard).
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080; env: NIMBUS_LISTEN]
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+/// A failure worth one line to the operator, and the exit code it maps to.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad usage or configuration: exit code 2.
+    Configuration(String),
+    /// Something went wrong at run time: exit code 1.
+    Runtime(String),
+}
+
+impl Failure {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Configuration(_) => ExitCode::from(2),
+            Self::Runtime(_) => ExitCode::from(1),
+        }
+    }
+
+    fn message(&self) -> &str {
+        match self {
+            Self::Configuration(message) | Self::Runtime(message) => message,
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(err: ConfigError) -> Self {
+        Self::Configuration(err.to_string())
+    }
+}
+
+impl From<DbError> for Failure {
+    fn from(err: DbError) -> Self {
+        if err.is_configuration() {
+            Self::Configuration(err.to_string())
+        } else {
+            Self::Runtime(err.to_string())
+        }
+    }
+}
+
+/// Entry point of the `nimbus` binary.
+pub fn main() -> ExitCode {
+    // clap prints its own usage errors and exits with code 2.
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => return report(&Failure::Runtime(format!("cannot start the async runtime: {err}"))),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => report(&failure),
+    }
+}
+
+fn report(failure: &Failure) -> ExitCode {
+    // One line: flatten any newline an underlying error carried.
+    eprintln!("nimbus: {}", failure.message().replace('\n', " "));
+    failure.exit_code()
+}
+
+/// Runs one parsed command to completion.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let listen = match &cli.command {
+        Command::Serve { listen } => listen.clone(),
+        Command::Migrate => None,
+    };
+    let overrides = Overrides { listen, data_dir: cli.data_dir.clone() };
+    let config = Config::load(cli.config.as_deref(), &overrides)?;
+    crate::telemetry::init(config.log_format);
+    match cli.command {
+        Command::Serve { .. } => serve(config, crate::server::shutdown_signal()).await,
+        Command::Migrate => migrate(&config).await,
+    }
+}
+
+/// `nimbus serve`: bind, open and migrate the database, serve until `shutdown`, then stop the
+/// embedded database if this process owns it.
+pub async fn serve(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Failure> {
+    // Bind first: a taken port should fail before a database is started.
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|err| Failure::Runtime(format!("cannot listen on {}: {err}", config.listen)))?;
+    let database = Database::open(&config, ClusterOwnership::Own).await?;
+    let result = serve_with(listener, config, &database, shutdown).await;
+    database.close().await;
+    result
+}
+
+async fn serve_with(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    database: &Database,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Failure> {
+    db::migrate(&database.pool).await.map_err(|err| Failure::Runtime(DbError::from(err).to_string()))?;
+    let http = config.http.clone();
+    let state = AppState::new(config, database.pool.clone());
+    let lifecycle = state.lifecycle.clone();
+    let app = crate::router(state)
+        .map_err(|err| Failure::Runtime(format!("cannot build the API document: {err}")))?;
+    let address = listener
+        .local_addr()
+        .map_err(|err| Failure::Runtime(format!("cannot read the listening address: {err}")))?;
+    tracing::info!(database = %database.description, "database ready");
+    eprintln!("Nimbus is ready at http://{address} (database: {})", database.description);
+    crate::server::serve(listener, app, lifecycle, &http, shutdown)
+        .await
+        .map_err(|err| Failure::Runtime(format!("the HTTP server failed: {err}")))?;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// `nimbus migrate`: works with or without a running server.
+async fn migrate(config: &Config) -> Result<(), Failure> {
+    let database = Database::open(config, ClusterOwnership::Borrow).await?;
+    let result = db::migrate(&database.pool).await;
+    database.close().await;
+    result.map_err(|err| Failure::Runtime(DbError::from(err).to_string()))?;
+    println!("database schema is up to date (version {})", db::latest_known_migration());
+    Ok(())
+}

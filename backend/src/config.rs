@@ -1,0 +1,382 @@
+//! The server's typed configuration, loaded once at start.
+//!
+//! Layers, later ones winning: compiled defaults → `nimbus.toml` (or the file named by `--config` /
+//! `NIMBUS_CONFIG`) → `NIMBUS_*` environment variables (`__` separates nested keys, e.g.
+//! `NIMBUS_HTTP__REQUEST_TIMEOUT=10s`) and `DATABASE_URL` → command-line flags. Unknown keys are
+//! errors, so a typo never silently falls back to a default.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgConnectOptions;
+
+/// The file read when no `--config` is given and it exists in the working directory.
+pub const DEFAULT_CONFIG_FILE: &str = "nimbus.toml";
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Where Nimbus keeps its state: the embedded PostgreSQL cluster, keys.
+    pub data_dir: PathBuf,
+    /// An external PostgreSQL server; when absent the embedded cluster in `data_dir` is used.
+    pub database_url: Option<DatabaseUrl>,
+    /// The built dashboard (`index.html`, `assets/`, `static/`, `vendor/`).
+    pub web_dir: PathBuf,
+    /// The URL users reach Nimbus at; `https://` turns on HSTS.
+    pub public_url: Option<PublicUrl>,
+    /// Origins allowed to call the API from a browser (CORS). Empty: same origin only.
+    pub cors_allowed_origins: Vec<Origin>,
+    pub log_format: LogFormat,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Deadline for one request, from the first byte to the last byte of the response.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    /// After SIGTERM, how long `/readyz` reports not-ready before the listener closes, so load
+    /// balancers stop sending new requests first.
+    #[serde(with = "humantime_serde")]
+    pub readiness_grace: Duration,
+    /// After the listener closes, how long in-flight requests get to finish.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before it fails with 503.
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+    /// Server-side limit on one SQL statement.
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
+    /// Server-side limit on a transaction left idle (a stuck handler never holds locks forever).
+    #[serde(with = "humantime_serde")]
+    pub idle_in_transaction_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("nimbus-data"),
+            database_url: None,
+            web_dir: PathBuf::from("dist/web"),
+            public_url: None,
+            cors_allowed_origins: Vec::new(),
+            log_format: LogFormat::Text,
+            http: HttpConfig {
+                request_timeout: Duration::from_secs(30),
+                body_limit_bytes: 2 * 1024 * 1024,
+                readiness_grace: Duration::ZERO,
+                drain_timeout: Duration::from_secs(20),
+            },
+            database: DatabaseConfig {
+                max_connections: 16,
+                acquire_timeout: Duration::from_secs(3),
+                statement_timeout: Duration::from_secs(20),
+                idle_in_transaction_timeout: Duration::from_secs(30),
+            },
+        }
+    }
+}
+
+/// Values given on the command line; they override every other layer.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A configuration problem, phrased as one line for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads and validates the configuration from every layer.
+    ///
+    /// `config_file` is the explicit `--config` path; without it, `NIMBUS_CONFIG` or
+    /// `./nimbus.toml` is read when present.
+    pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let explicit = config_file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("NIMBUS_CONFIG").map(PathBuf::from));
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match &explicit {
+            Some(path) if !path.is_file() => {
+                return Err(ConfigError(format!(
+                    "the configuration file {} does not exist",
+                    path.display()
+                )));
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+            }
+            None => {}
+        }
+        let figment = figment
+            .merge(Env::prefixed("NIMBUS_").ignore(&["CONFIG"]).split("__"))
+            .merge(Env::raw().only(&["DATABASE_URL"]))
+            .merge(Serialized::defaults(overrides));
+        let config: Config = figment.extract().map_err(|err| ConfigError(describe(&err)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |message: String| Err(ConfigError(message));
+        if self.database.max_connections == 0 {
+            return fail("database.max_connections must be at least 1".into());
+        }
+        if self.database.acquire_timeout >= self.http.request_timeout {
+            return fail(format!(
+                "database.acquire_timeout ({}) must be shorter than http.request_timeout ({}), \
+                 so a request waiting for a connection fails before its deadline",
+                humantime::format_duration(self.database.acquire_timeout),
+                humantime::format_duration(self.http.request_timeout)
+            ));
+        }
+        for (name, value) in [
+            ("http.request_timeout", self.http.request_timeout),
+            ("database.acquire_timeout", self.database.acquire_timeout),
+            ("database.statement_timeout", self.database.statement_timeout),
+        ] {
+            if value.is_zero() {
+                return fail(format!("{name} must be greater than zero"));
+            }
+        }
+        if self.http.body_limit_bytes < 1024 {
+            return fail("http.body_limit_bytes must be at least 1024".into());
+        }
+        Ok(())
+    }
+
+    /// Whether responses should carry HSTS: only when users reach Nimbus over TLS.
+    #[must_use]
+    pub fn serves_https(&self) -> bool {
+        self.public_url.as_ref().is_some_and(PublicUrl::is_https)
+    }
+}
+
+/// One line per figment error: the key, where the value came from, and what was wrong.
+fn describe(error: &figment::Error) -> String {
+    error
+        .clone()
+        .into_iter()
+        .map(|err| {
+            let key = err.path.join(".");
+            let source = err
+                .metadata
+                .as_ref()
+                .map(|meta| match &meta.source {
+                    Some(source) => format!(" (from {} {source})", meta.name),
+                    None => format!(" (from {})", meta.name),
+                })
+                .unwrap_or_default();
+            if key.is_empty() {
+                format!("{}{source}", err.kind)
+            } else {
+                format!("{key}: {}{source}", err.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A PostgreSQL connection URL. Its `Debug` and `Display` hide the password.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn connect_options(&self) -> Result<PgConnectOptions, ConfigError> {
+        PgConnectOptions::from_str(&self.0).map_err(|err| {
+            ConfigError(format!("DATABASE_URL ({self}) is not a valid PostgreSQL URL: {err}"))
+        })
+    }
+
+    /// The URL with any password replaced by `***`.
+    #[must_use]
+    pub fn redacted(&self) -> String {
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return "***".to_owned();
+        };
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        match authority.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+                let password = if userinfo.contains(':') { ":***" } else { "" };
+                format!("{scheme}://{user}{password}@{host}{tail}")
+            }
+            None => self.0.clone(),
+        }
+    }
+}
+
+impl TryFrom<String> for DatabaseUrl {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            Ok(Self(value))
+        } else {
+            Err("expected a URL starting with postgres:// or postgresql://".to_owned())
+        }
+    }
+}
+
+impl From<DatabaseUrl> for String {
+    fn from(url: DatabaseUrl) -> Self {
+        url.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DatabaseUrl").field(&self.redacted()).finish()
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// A browser origin such as `https://portal.example.com` (scheme, host, optional port; no path).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Origin(String);
+
+impl Origin {
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Origin {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let uri: axum::http::Uri =
+            value.parse().map_err(|_| format!("{value:?} is not an origin"))?;
+        let valid = matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.host().is_some()
+            && uri.path_and_query().is_none_or(|p| p.as_str() == "/" || p.as_str().is_empty())
+            && !value.ends_with('/');
+        if valid {
+            Ok(Self(value))
+        } else {
+            Err(format!("{value:?} is not an origin like https://portal.example.com (no path)"))
+        }
+    }
+}
+
+impl From<Origin> for String {
+    fn from(origin: Origin) -> Self {
+        origin.0
+    }
+}
+
+/// The absolute `http(s)://` URL users reach Nimbus at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PublicUrl(String);
+
+impl PublicUrl {
+    #[must_use]
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+}
+
+impl TryFrom<String> for PublicUrl {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let uri: axum::http::Uri = value.parse().map_err(|_| format!("{value:?} is not a URL"))?;
+        if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() {
+            Ok(Self(value.trim_end_matches('/').to_owned()))
+        } else {
+            Err(format!("{value:?} is not an absolute http(s) URL"))
+        }
+    }
+}
+
+impl From<PublicUrl> for String {
+    fn from(url: PublicUrl) -> Self {
+        url.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_hides_the_password() {
+        let url = DatabaseUrl::try_from("postgres://app:s3cret@db:5432/nimbus?sslmode=require".to_owned())
+            .unwrap();
+        assert_eq!(url.redacted(), "postgres://app:***@db:5432/nimbus?sslmode=require");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        assert!(!url.to_string().contains("s3cret"));
+        let config = Config { database_url: Some(url), ..Config::default() };
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn database_url_without_password_is_shown_whole() {
+        let url = DatabaseUrl::try_from("postgresql://app@db/nimbus".to_owned()).unwrap();
+        assert_eq!(url.redacted(), "postgresql://app@db/nimbus");
+    }
+
+    #[test]
+    fn origins_have_no_path() {
+        assert!(Origin::try_from("https://portal.example.com".to_owned()).is_ok());
+        assert!(Origin::try_from("http://localhost:3000".to_owned()).is_ok());
+        assert!(Origin::try_from("https://portal.example.com/app".to_owned()).is_err());
+        assert!(Origin::try_from("portal.example.com".to_owned()).is_err());
+        assert!(Origin::try_from("ftp://portal.example.com".to_owned()).is_err());
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn acquire_timeout_must_be_shorter_than_the_request_deadline() {
+        let mut config = Config::default();
+        config.database.acquire_timeout = config.http.request_timeout;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("database.acquire_timeout"), "{err}");
+    }
+}

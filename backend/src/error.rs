@@ -1,0 +1,175 @@
+//! The one error type at the HTTP boundary.
+//!
+//! Handlers return `Result<_, AppError>`. An error carries a stable [`ErrorCode`] (defined in
+//! `api-types`), a message for people and optional details. Server faults keep their cause for
+//! the log and send only a generic message: internals never reach the client.
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use nimbus_api_types::{ErrorBody, ErrorCode, ErrorDetail};
+
+use crate::db;
+
+type Cause = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Seconds a client should wait before retrying when the database is unavailable.
+const RETRY_AFTER_UNAVAILABLE_SECS: u32 = 2;
+
+#[derive(Debug)]
+pub struct AppError {
+    code: ErrorCode,
+    message: Cow<'static, str>,
+    details: Option<serde_json::Value>,
+    retry_after_secs: Option<u32>,
+    cause: Option<Cause>,
+}
+
+impl AppError {
+    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self { code, message: message.into(), details: None, retry_after_secs: None, cause: None }
+    }
+
+    #[must_use]
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn not_found(what: &'static str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    /// The database cannot be reached right now: 503 with `Retry-After`.
+    pub fn unavailable(cause: impl Into<Cause>) -> Self {
+        Self {
+            retry_after_secs: Some(RETRY_AFTER_UNAVAILABLE_SECS),
+            cause: Some(cause.into()),
+            ..Self::new(
+                ErrorCode::ServiceUnavailable,
+                "the service is temporarily unavailable; retry shortly",
+            )
+        }
+    }
+
+    /// An unexpected fault. The cause is logged; the client sees a generic message.
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        Self {
+            cause: Some(cause.into()),
+            ..Self::new(ErrorCode::Internal, "an unexpected error occurred")
+        }
+    }
+
+    #[must_use]
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            match &self.cause {
+                Some(cause) => tracing::error!(code = %self.code, cause = %cause, "request failed"),
+                None => tracing::error!(code = %self.code, "request failed"),
+            }
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message.into_owned(),
+                details: self.details,
+            },
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::RowNotFound => Self::new(ErrorCode::NotFound, "not found"),
+            err if db::is_unavailable(&err) => Self::unavailable(err),
+            err => Self::internal(err),
+        }
+    }
+}
+
+impl From<JsonRejection> for AppError {
+    fn from(rejection: JsonRejection) -> Self {
+        let code = match &rejection {
+            JsonRejection::MissingJsonContentType(_) => ErrorCode::UnsupportedMediaType,
+            JsonRejection::JsonDataError(_) => ErrorCode::ValidationFailed,
+            JsonRejection::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ErrorCode::PayloadTooLarge
+            }
+            _ => ErrorCode::BadRequest,
+        };
+        Self::new(code, rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for AppError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::new(ErrorCode::BadRequest, rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for AppError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::new(ErrorCode::BadRequest, rejection.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body_of(response: Response) -> ErrorBody {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn internal_errors_hide_their_cause() {
+        let err = AppError::internal(std::io::Error::other("disk /secret/path is full"));
+        let response = err.into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = body_of(response).await;
+        assert_eq!(body.error.code, ErrorCode::Internal);
+        assert!(!body.error.message.contains("secret"));
+    }
+
+    #[tokio::test]
+    async fn unavailable_sets_retry_after() {
+        let response = AppError::from(sqlx::Error::PoolTimedOut).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        assert_eq!(body_of(response).await.error.code, ErrorCode::ServiceUnavailable);
+    }
+
+    #[tokio::test]
+    async fn missing_rows_are_not_found() {
+        let response = AppError::from(sqlx::Error::RowNotFound).into_response();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+}

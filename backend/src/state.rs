@@ -1,0 +1,47 @@
+//! The application state shared by every handler: built once in the composition root.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sqlx::PgPool;
+
+use crate::config::Config;
+use crate::telemetry::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: PgPool,
+    pub metrics: Arc<Metrics>,
+    pub lifecycle: Lifecycle,
+}
+
+impl AppState {
+    #[must_use]
+    pub fn new(config: Config, db: PgPool) -> Self {
+        Self {
+            config: Arc::new(config),
+            db,
+            metrics: Arc::new(Metrics::new()),
+            lifecycle: Lifecycle::default(),
+        }
+    }
+}
+
+/// Whether the server still takes new work. Set once, on the way down, before the listener
+/// closes, so `/readyz` turns load balancers away first.
+#[derive(Clone, Default)]
+pub struct Lifecycle {
+    draining: Arc<AtomicBool>,
+}
+
+impl Lifecycle {
+    pub fn begin_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    #[must_use]
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,3 @@
+mod landing_page;
+
+pub use landing_page::LandingPage;
