@@ -1,1 +1,10 @@
-fn main(){}
+//! The Nimbus API suite: one binary, real PostgreSQL, each test with its own database.
+
+mod cli;
+mod errors;
+mod frontend;
+mod openapi;
+mod ops;
+mod plumbing;
+mod resilience;
+mod shutdown;

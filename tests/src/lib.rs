@@ -1,1 +1,246 @@
-//! Support library of the suites.
+//! Support library of the Nimbus test suites: a real PostgreSQL, a fresh migrated database per
+//! test, the application driven in-process or on a real socket.
+//!
+//! PostgreSQL is the server at `DATABASE_URL` when that is set; otherwise a throwaway cluster
+//! this process starts (with the same code as the embedded default) and a watchdog removes when
+//! the process exits, however it exits.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use nimbus::config::Config;
+use nimbus::db::embedded::EmbeddedCluster;
+use nimbus::state::AppState;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::OnceCell;
+use tower::ServiceExt;
+
+/// Settings that make a throwaway cluster fast; durability is worthless in a test.
+pub const FAST_SETTINGS: &[(&str, &str)] = &[
+    ("fsync", "off"),
+    ("synchronous_commit", "off"),
+    ("full_page_writes", "off"),
+    ("max_connections", "300"),
+    ("shared_buffers", "128MB"),
+];
+
+/// The PostgreSQL server all tests of this process share, with a migrated template database.
+pub struct TestPostgres {
+    /// Options for the maintenance database, for CREATE DATABASE.
+    admin: PgConnectOptions,
+    template: String,
+    /// Keeps the throwaway cluster's directory alive as long as the process.
+    _cluster: Option<ThrowawayCluster>,
+}
+
+static POSTGRES: OnceCell<TestPostgres> = OnceCell::const_new();
+
+/// The shared PostgreSQL server, started on first use.
+pub async fn postgres() -> &'static TestPostgres {
+    POSTGRES.get_or_init(TestPostgres::start).await
+}
+
+impl TestPostgres {
+    async fn start() -> Self {
+        let (admin, cluster) = match std::env::var("DATABASE_URL") {
+            Ok(url) => (PgConnectOptions::from_str(&url).expect("DATABASE_URL is not a valid URL"), None),
+            Err(_) => {
+                let cluster = ThrowawayCluster::start().await;
+                (cluster.cluster.connect_options("postgres"), Some(cluster))
+            }
+        };
+        let template = format!("nimbus_template_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect_with(&admin).await.expect("connect to PostgreSQL");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {template}"))).execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+        let pool = PgPool::connect_with(admin.clone().database(&template)).await.unwrap();
+        nimbus::db::migrate(&pool).await.expect("migrations apply to an empty database");
+        // A template must have no connections when it is copied.
+        pool.close().await;
+        Self { admin, template, _cluster: cluster }
+    }
+
+    /// A new database with the schema applied, for one test.
+    pub async fn fresh_database(&self) -> TestDatabase {
+        self.create_database(Some(&self.template)).await
+    }
+
+    /// A new database with no schema at all.
+    pub async fn empty_database(&self) -> TestDatabase {
+        self.create_database(None).await
+    }
+
+    async fn create_database(&self, template: Option<&str>) -> TestDatabase {
+        let name = format!("nimbus_test_{}", uuid::Uuid::new_v4().simple());
+        let statement = match template {
+            Some(template) => format!("CREATE DATABASE {name} TEMPLATE {template}"),
+            None => format!("CREATE DATABASE {name}"),
+        };
+        let mut conn = PgConnection::connect_with(&self.admin).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+        let options = self.admin.clone().database(&name);
+        let pool = nimbus::db::connect(options.clone(), &Config::default().database).await.unwrap();
+        TestDatabase { pool, options }
+    }
+}
+
+/// A database of one test.
+pub struct TestDatabase {
+    pub pool: PgPool,
+    pub options: PgConnectOptions,
+}
+
+/// A PostgreSQL cluster in a temporary directory, stopped and removed by a watchdog process
+/// when the test process ends (even when it is killed), so no test run leaves servers behind.
+pub struct ThrowawayCluster {
+    pub cluster: EmbeddedCluster,
+    _dir: tempfile::TempDir,
+}
+
+impl ThrowawayCluster {
+    pub async fn start() -> Self {
+        // Short path under /tmp: the postgres account can reach it and the socket path fits.
+        let dir = tempfile::Builder::new().prefix("nimbus-test-").tempdir_in("/tmp").unwrap();
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711))
+            .unwrap();
+        let cluster = EmbeddedCluster::locate(dir.path())
+            .expect("PostgreSQL server programs are installed")
+            .with_settings(FAST_SETTINGS)
+            .without_durable_init();
+        spawn_watchdog(dir.path());
+        cluster.ensure_running().await.expect("the throwaway cluster starts");
+        Self { cluster, _dir: dir }
+    }
+}
+
+/// Once this process is gone, stops the postmaster (immediate shutdown) and removes the
+/// directory. It ignores the terminal's Ctrl-C so it outlives the process it watches.
+fn spawn_watchdog(dir: &Path) {
+    let script = r#"trap '' INT HUP TERM
+while kill -0 "$1" 2>/dev/null; do sleep 0.5; done
+if [ -f "$2/postgres/postmaster.pid" ]; then kill -QUIT "$(head -n 1 "$2/postgres/postmaster.pid")" 2>/dev/null; sleep 1; fi
+rm -rf "$2""#;
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg("watchdog")
+        .arg(std::process::id().to_string())
+        .arg(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the cluster watchdog");
+}
+
+/// Configuration for tests: defaults, with the web directory given (or none that exists).
+pub fn test_config(web_dir: Option<&Path>) -> Config {
+    Config {
+        web_dir: web_dir.map_or_else(|| PathBuf::from("/nonexistent/nimbus-web"), Path::to_path_buf),
+        ..Config::default()
+    }
+}
+
+/// The application over a fresh database, driven in-process.
+pub struct TestApp {
+    pub state: AppState,
+    pub router: Router,
+    pub db: TestDatabase,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_config(test_config(None)).await
+    }
+
+    pub async fn with_config(config: Config) -> Self {
+        let db = postgres().await.fresh_database().await;
+        let state = AppState::new(config, db.pool.clone());
+        let router = nimbus::router(state.clone()).expect("the router builds");
+        Self { state, router, db }
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.request(Request::get(path).body(Body::empty()).unwrap()).await
+    }
+
+    pub async fn request(&self, request: Request<Body>) -> TestResponse {
+        send(&self.router, request).await
+    }
+}
+
+/// Sends one request through a router in-process.
+pub async fn send(router: &Router, request: Request<Body>) -> TestResponse {
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
+    TestResponse { status, headers, body }
+}
+
+/// A request builder shortcut: `request(Method::POST, "/x").header(..).body(..)`.
+pub fn request(method: Method, path: &str) -> axum::http::request::Builder {
+    Request::builder().method(method).uri(path)
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|err| {
+            panic!("body is not JSON ({err}): {}", String::from_utf8_lossy(&self.body))
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// The stable error code of an error body.
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+/// Serves `router` on a real socket on 127.0.0.1; the server lives until the runtime ends.
+pub async fn spawn_server(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .unwrap();
+    });
+    address
+}
+
+/// A minimal built web directory (what `scripts/build-web` produces), for serving tests.
+pub fn fake_web_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("assets")).unwrap();
+    std::fs::create_dir_all(root.join("static")).unwrap();
+    std::fs::create_dir_all(root.join("vendor/swagger-ui")).unwrap();
+    std::fs::write(root.join("index.html"), "<!doctype html><title>Nimbus</title><body></body>")
+        .unwrap();
+    std::fs::write(root.join("assets/app-0123456789abcdef.js"), "export default 1;").unwrap();
+    std::fs::write(root.join("static/api-docs.js"), "// init").unwrap();
+    std::fs::write(root.join("vendor/swagger-ui/swagger-ui-bundle.js"), "// bundle").unwrap();
+    dir
+}
