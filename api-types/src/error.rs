@@ -132,7 +132,13 @@ pub struct ErrorDetail {
 impl ErrorBody {
     #[must_use]
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { error: ErrorDetail { code, message: message.into(), details: None } }
+        Self {
+            error: ErrorDetail {
+                code,
+                message: message.into(),
+                details: None,
+            },
+        }
     }
 }
 
@@ -166,7 +172,9 @@ mod tests {
 
     #[test]
     fn bare_statuses_map_to_codes_with_the_same_status_class() {
-        for status in [400, 401, 403, 404, 405, 408, 409, 413, 415, 418, 422, 429, 500, 502, 503] {
+        for status in [
+            400, 401, 403, 404, 405, 408, 409, 413, 415, 418, 422, 429, 500, 502, 503,
+        ] {
             let code = ErrorCode::for_status(status);
             assert_eq!(code.http_status() / 100, status / 100, "{status} -> {code}");
         }

@@ -14,7 +14,11 @@ use crate::db::{self, ClusterOwnership, Database, DbError};
 use crate::state::AppState;
 
 #[derive(Debug, Parser)]
-#[command(name = "nimbus", version, about = "Nimbus: clusters, apps and bills from every cloud")]
+#[command(
+    name = "nimbus",
+    version,
+    about = "Nimbus: clusters, apps and bills from every cloud"
+)]
 pub struct Cli {
     /// Configuration file [default: ./nimbus.toml when it exists; env: NIMBUS_CONFIG]
     #[arg(long, global = true, value_name = "FILE")]
@@ -82,9 +86,16 @@ impl From<DbError> for Failure {
 pub fn main() -> ExitCode {
     // clap prints its own usage errors and exits with code 2.
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
-        Err(err) => return report(&Failure::Runtime(format!("cannot start the async runtime: {err}"))),
+        Err(err) => {
+            return report(&Failure::Runtime(format!(
+                "cannot start the async runtime: {err}"
+            )));
+        }
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -104,7 +115,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve { listen } => listen.clone(),
         Command::Migrate => None,
     };
-    let overrides = Overrides { listen, data_dir: cli.data_dir.clone() };
+    let overrides = Overrides {
+        listen,
+        data_dir: cli.data_dir.clone(),
+    };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     crate::telemetry::init(config.log_format);
     match cli.command {
@@ -135,7 +149,9 @@ async fn serve_with(
     database: &Database,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Failure> {
-    db::migrate(&database.pool).await.map_err(|err| Failure::Runtime(DbError::from(err).to_string()))?;
+    db::migrate(&database.pool)
+        .await
+        .map_err(|err| Failure::Runtime(DbError::from(err).to_string()))?;
     let http = config.http.clone();
     let state = AppState::new(config, database.pool.clone());
     let lifecycle = state.lifecycle.clone();
@@ -145,7 +161,10 @@ async fn serve_with(
         .local_addr()
         .map_err(|err| Failure::Runtime(format!("cannot read the listening address: {err}")))?;
     tracing::info!(database = %database.description, "database ready");
-    eprintln!("Nimbus is ready at http://{address} (database: {})", database.description);
+    eprintln!(
+        "Nimbus is ready at http://{address} (database: {})",
+        database.description
+    );
     crate::server::serve(listener, app, lifecycle, &http, shutdown)
         .await
         .map_err(|err| Failure::Runtime(format!("the HTTP server failed: {err}")))?;
@@ -159,6 +178,9 @@ async fn migrate(config: &Config) -> Result<(), Failure> {
     let result = db::migrate(&database.pool).await;
     database.close().await;
     result.map_err(|err| Failure::Runtime(DbError::from(err).to_string()))?;
-    println!("database schema is up to date (version {})", db::latest_known_migration());
+    println!(
+        "database schema is up to date (version {})",
+        db::latest_known_migration()
+    );
     Ok(())
 }

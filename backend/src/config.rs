@@ -147,7 +147,9 @@ impl Config {
             .merge(Env::prefixed("NIMBUS_").ignore(&["CONFIG"]).split("__"))
             .merge(Env::raw().only(&["DATABASE_URL"]))
             .merge(Serialized::defaults(overrides));
-        let config: Config = figment.extract().map_err(|err| ConfigError(describe(&err)))?;
+        let config: Config = figment
+            .extract()
+            .map_err(|err| ConfigError(describe(&err)))?;
         config.validate()?;
         Ok(config)
     }
@@ -168,7 +170,10 @@ impl Config {
         for (name, value) in [
             ("http.request_timeout", self.http.request_timeout),
             ("database.acquire_timeout", self.database.acquire_timeout),
-            ("database.statement_timeout", self.database.statement_timeout),
+            (
+                "database.statement_timeout",
+                self.database.statement_timeout,
+            ),
         ] {
             if value.is_zero() {
                 return fail(format!("{name} must be greater than zero"));
@@ -220,7 +225,9 @@ pub struct DatabaseUrl(String);
 impl DatabaseUrl {
     pub fn connect_options(&self) -> Result<PgConnectOptions, ConfigError> {
         PgConnectOptions::from_str(&self.0).map_err(|err| {
-            ConfigError(format!("DATABASE_URL ({self}) is not a valid PostgreSQL URL: {err}"))
+            ConfigError(format!(
+                "DATABASE_URL ({self}) is not a valid PostgreSQL URL: {err}"
+            ))
         })
     }
 
@@ -262,7 +269,9 @@ impl From<DatabaseUrl> for String {
 
 impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("DatabaseUrl").field(&self.redacted()).finish()
+        f.debug_tuple("DatabaseUrl")
+            .field(&self.redacted())
+            .finish()
     }
 }
 
@@ -287,16 +296,21 @@ impl Origin {
 impl TryFrom<String> for Origin {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        let uri: axum::http::Uri =
-            value.parse().map_err(|_| format!("{value:?} is not an origin"))?;
+        let uri: axum::http::Uri = value
+            .parse()
+            .map_err(|_| format!("{value:?} is not an origin"))?;
         let valid = matches!(uri.scheme_str(), Some("http" | "https"))
             && uri.host().is_some()
-            && uri.path_and_query().is_none_or(|p| p.as_str() == "/" || p.as_str().is_empty())
+            && uri
+                .path_and_query()
+                .is_none_or(|p| p.as_str() == "/" || p.as_str().is_empty())
             && !value.ends_with('/');
         if valid {
             Ok(Self(value))
         } else {
-            Err(format!("{value:?} is not an origin like https://portal.example.com (no path)"))
+            Err(format!(
+                "{value:?} is not an origin like https://portal.example.com (no path)"
+            ))
         }
     }
 }
@@ -322,7 +336,9 @@ impl PublicUrl {
 impl TryFrom<String> for PublicUrl {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        let uri: axum::http::Uri = value.parse().map_err(|_| format!("{value:?} is not a URL"))?;
+        let uri: axum::http::Uri = value
+            .parse()
+            .map_err(|_| format!("{value:?} is not a URL"))?;
         if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() {
             Ok(Self(value.trim_end_matches('/').to_owned()))
         } else {
@@ -343,12 +359,20 @@ mod tests {
 
     #[test]
     fn database_url_hides_the_password() {
-        let url = DatabaseUrl::try_from("postgres://app:s3cret@db:5432/nimbus?sslmode=require".to_owned())
-            .unwrap();
-        assert_eq!(url.redacted(), "postgres://app:***@db:5432/nimbus?sslmode=require");
+        let url = DatabaseUrl::try_from(
+            "postgres://app:s3cret@db:5432/nimbus?sslmode=require".to_owned(),
+        )
+        .unwrap();
+        assert_eq!(
+            url.redacted(),
+            "postgres://app:***@db:5432/nimbus?sslmode=require"
+        );
         assert!(!format!("{url:?}").contains("s3cret"));
         assert!(!url.to_string().contains("s3cret"));
-        let config = Config { database_url: Some(url), ..Config::default() };
+        let config = Config {
+            database_url: Some(url),
+            ..Config::default()
+        };
         assert!(!format!("{config:?}").contains("s3cret"));
     }
 

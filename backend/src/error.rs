@@ -30,7 +30,13 @@ pub struct AppError {
 
 impl AppError {
     pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, message: message.into(), details: None, retry_after_secs: None, cause: None }
+        Self {
+            code,
+            message: message.into(),
+            details: None,
+            retry_after_secs: None,
+            cause: None,
+        }
     }
 
     #[must_use]
@@ -97,7 +103,9 @@ impl IntoResponse for AppError {
         };
         let mut response = (status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after_secs {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
@@ -118,7 +126,9 @@ impl From<JsonRejection> for AppError {
         let code = match &rejection {
             JsonRejection::MissingJsonContentType(_) => ErrorCode::UnsupportedMediaType,
             JsonRejection::JsonDataError(_) => ErrorCode::ValidationFailed,
-            JsonRejection::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            JsonRejection::BytesRejection(_)
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
                 ErrorCode::PayloadTooLarge
             }
             _ => ErrorCode::BadRequest,
@@ -164,7 +174,10 @@ mod tests {
         let response = AppError::from(sqlx::Error::PoolTimedOut).into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "2");
-        assert_eq!(body_of(response).await.error.code, ErrorCode::ServiceUnavailable);
+        assert_eq!(
+            body_of(response).await.error.code,
+            ErrorCode::ServiceUnavailable
+        );
     }
 
     #[tokio::test]

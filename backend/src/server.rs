@@ -32,8 +32,11 @@ pub async fn serve(
         let _ = drain_started.send(());
     };
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    let mut server =
-        tokio::spawn(axum::serve(listener, service).with_graceful_shutdown(graceful).into_future());
+    let mut server = tokio::spawn(
+        axum::serve(listener, service)
+            .with_graceful_shutdown(graceful)
+            .into_future(),
+    );
     tokio::select! {
         finished = &mut server => return finished.map_err(std::io::Error::other)?,
         _ = drain_begun => {}

@@ -21,7 +21,13 @@ fn nimbus_binary() -> &'static Path {
         let binary = profile_dir.join("nimbus");
         if !binary.is_file() {
             let status = std::process::Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "--workspace", "--bins", "--manifest-path"])
+                .args([
+                    "build",
+                    "--quiet",
+                    "--workspace",
+                    "--bins",
+                    "--manifest-path",
+                ])
                 .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
                 .status()
                 .unwrap();
@@ -35,30 +41,50 @@ fn nimbus_binary() -> &'static Path {
 async fn nimbus() -> Command {
     let binary = tokio::task::spawn_blocking(nimbus_binary).await.unwrap();
     let mut command = Command::new(binary);
-    command.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).kill_on_drop(true);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .kill_on_drop(true);
     command
 }
 
 async fn run(command: &mut Command) -> Output {
-    tokio::time::timeout(Duration::from_secs(60), command.stdin(Stdio::null()).output())
-        .await
-        .expect("the command finishes")
-        .unwrap()
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        command.stdin(Stdio::null()).output(),
+    )
+    .await
+    .expect("the command finishes")
+    .unwrap()
 }
 
 fn assert_one_line_failure(output: &Output, code: i32, mentions: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "not one line: {stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "not one line: {stderr}"
+    );
     assert!(stderr.starts_with("nimbus: "), "{stderr}");
-    assert!(stderr.contains(mentions), "{stderr:?} does not mention {mentions:?}");
+    assert!(
+        stderr.contains(mentions),
+        "{stderr:?} does not mention {mentions:?}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 /// A data directory the `postgres` account can reach when the tests run as root.
 fn data_dir() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("nimbus-cli-").tempdir_in("/tmp").unwrap();
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("nimbus-cli-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
     dir
 }
 
@@ -73,34 +99,54 @@ async fn an_unknown_configuration_field_is_named_with_exit_code_2() {
 
 #[tokio::test]
 async fn a_bad_port_is_a_configuration_error() {
-    let output = run(nimbus().await.arg("serve").env("NIMBUS_LISTEN", "127.0.0.1:99999")).await;
+    let output = run(nimbus()
+        .await
+        .arg("serve")
+        .env("NIMBUS_LISTEN", "127.0.0.1:99999"))
+    .await;
     assert_one_line_failure(&output, 2, "listen");
 }
 
 #[tokio::test]
 async fn a_bad_duration_names_its_key() {
-    let output = run(nimbus().await.arg("serve").env("NIMBUS_HTTP__REQUEST_TIMEOUT", "soon")).await;
+    let output = run(nimbus()
+        .await
+        .arg("serve")
+        .env("NIMBUS_HTTP__REQUEST_TIMEOUT", "soon"))
+    .await;
     assert_one_line_failure(&output, 2, "http.request_timeout");
 }
 
 #[tokio::test]
 async fn a_database_url_of_another_kind_is_a_configuration_error() {
-    let output = run(nimbus().await.arg("migrate").env("DATABASE_URL", "mysql://root:pw@db/nimbus")).await;
+    let output = run(nimbus()
+        .await
+        .arg("migrate")
+        .env("DATABASE_URL", "mysql://root:pw@db/nimbus"))
+    .await;
     assert_one_line_failure(&output, 2, "postgres://");
-    assert!(!String::from_utf8_lossy(&output.stderr).contains(":pw@"), "the password is not echoed");
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains(":pw@"),
+        "the password is not echoed"
+    );
 }
 
 #[tokio::test]
 async fn an_unreachable_database_fails_with_one_line_and_no_password() {
-    let output = run(
-        nimbus()
-            .await
-            .arg("serve")
-            .env("NIMBUS_LISTEN", "127.0.0.1:0")
-            .env("DATABASE_URL", "postgres://nimbus:hunter2@127.0.0.1:1/nimbus"),
-    )
+    let output = run(nimbus()
+        .await
+        .arg("serve")
+        .env("NIMBUS_LISTEN", "127.0.0.1:0")
+        .env(
+            "DATABASE_URL",
+            "postgres://nimbus:hunter2@127.0.0.1:1/nimbus",
+        ))
     .await;
-    assert_one_line_failure(&output, 1, "cannot connect to the database at postgres://nimbus:***@127.0.0.1:1/nimbus");
+    assert_one_line_failure(
+        &output,
+        1,
+        "cannot connect to the database at postgres://nimbus:***@127.0.0.1:1/nimbus",
+    );
     assert!(!String::from_utf8_lossy(&output.stderr).contains("hunter2"));
 }
 
@@ -141,7 +187,10 @@ async fn spawn_serve(data_dir: &Path) -> (Child, String) {
 async fn terminate(mut child: Child) {
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("exits").unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .unwrap();
     assert!(status.success(), "nimbus serve exited with {status}");
 }
 
@@ -155,24 +204,52 @@ async fn serve_runs_on_its_own_postgres_stops_it_on_sigterm_and_reuses_its_data(
         assert_eq!(response.status(), 200, "{path}");
     }
     // `/` answers even before the dashboard is built, saying how to build it.
-    assert_eq!(client.get(format!("{base}/")).send().await.unwrap().status(), 503);
+    assert_eq!(
+        client
+            .get(format!("{base}/"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
 
     let cluster = EmbeddedCluster::locate(dir.path()).unwrap();
-    let mut conn = PgConnection::connect_with(&cluster.connect_options("nimbus")).await.unwrap();
-    sqlx::raw_sql("CREATE TABLE survives_restart (note text); INSERT INTO survives_restart VALUES ('kept')")
-        .execute(&mut conn)
+    let mut conn = PgConnection::connect_with(&cluster.connect_options("nimbus"))
         .await
         .unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE survives_restart (note text); INSERT INTO survives_restart VALUES ('kept')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
     conn.close().await.unwrap();
 
     terminate(child).await;
-    assert!(!cluster.is_running().await.unwrap(), "PostgreSQL still runs after nimbus stopped");
+    assert!(
+        !cluster.is_running().await.unwrap(),
+        "PostgreSQL still runs after nimbus stopped"
+    );
     assert!(!dir.path().join("postgres/postmaster.pid").exists());
 
     let (child, base) = spawn_serve(dir.path()).await;
-    assert_eq!(client.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
-    let mut conn = PgConnection::connect_with(&cluster.connect_options("nimbus")).await.unwrap();
-    let note: String = sqlx::query_scalar("SELECT note FROM survives_restart").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let mut conn = PgConnection::connect_with(&cluster.connect_options("nimbus"))
+        .await
+        .unwrap();
+    let note: String = sqlx::query_scalar("SELECT note FROM survives_restart")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(note, "kept");
     conn.close().await.unwrap();
     terminate(child).await;
@@ -182,20 +259,45 @@ async fn serve_runs_on_its_own_postgres_stops_it_on_sigterm_and_reuses_its_data(
 #[tokio::test]
 async fn migrate_starts_the_embedded_database_only_for_its_own_duration() {
     let dir = data_dir();
-    let output = run(nimbus().await.arg("migrate").arg("--data-dir").arg(dir.path())).await;
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = run(nimbus()
+        .await
+        .arg("migrate")
+        .arg("--data-dir")
+        .arg(dir.path()))
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains("up to date"));
     let cluster = EmbeddedCluster::locate(dir.path()).unwrap();
-    assert!(!cluster.is_running().await.unwrap(), "migrate left PostgreSQL running");
+    assert!(
+        !cluster.is_running().await.unwrap(),
+        "migrate left PostgreSQL running"
+    );
 }
 
 #[tokio::test]
 async fn migrate_leaves_a_running_servers_database_running() {
     let dir = data_dir();
     let (child, base) = spawn_serve(dir.path()).await;
-    let output = run(nimbus().await.arg("migrate").arg("--data-dir").arg(dir.path())).await;
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let readiness = reqwest::Client::new().get(format!("{base}/readyz")).send().await.unwrap();
+    let output = run(nimbus()
+        .await
+        .arg("migrate")
+        .arg("--data-dir")
+        .arg(dir.path()))
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let readiness = reqwest::Client::new()
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(readiness.status(), 200, "the server lost its database");
     terminate(child).await;
 }

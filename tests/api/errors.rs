@@ -30,7 +30,9 @@ async fn echo(
 }
 
 async fn failing() -> Result<(), AppError> {
-    Err(AppError::internal(std::io::Error::other("connection to 10.0.0.7 refused, password=hunter2")))
+    Err(AppError::internal(std::io::Error::other(
+        "connection to 10.0.0.7 refused, password=hunter2",
+    )))
 }
 
 /// The real middleware stack around handlers that use the server's extractors.
@@ -45,7 +47,10 @@ async fn app_with_test_routes() -> (TestApp, Router) {
 }
 
 fn post_json(path: &str, body: &str) -> axum::http::Request<Body> {
-    request(Method::POST, path).header("content-type", "application/json").body(Body::from(body.to_owned())).unwrap()
+    request(Method::POST, path)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap()
 }
 
 const ID: &str = "3f1c1d2e-7a7b-4c1e-9d3a-0a1b2c3d4e5f";
@@ -53,7 +58,14 @@ const ID: &str = "3f1c1d2e-7a7b-4c1e-9d3a-0a1b2c3d4e5f";
 #[tokio::test]
 async fn a_valid_request_passes_the_extractors() {
     let (_app, router) = app_with_test_routes().await;
-    let response = send(&router, post_json(&format!("/api/test/echo/{ID}?per_page=5"), r#"{"name":"a","count":1}"#)).await;
+    let response = send(
+        &router,
+        post_json(
+            &format!("/api/test/echo/{ID}?per_page=5"),
+            r#"{"name":"a","count":1}"#,
+        ),
+    )
+    .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.text());
     assert_eq!(response.json()["name"], "a");
 }
@@ -61,7 +73,11 @@ async fn a_valid_request_passes_the_extractors() {
 #[tokio::test]
 async fn malformed_json_is_a_bad_request_in_the_error_shape() {
     let (_app, router) = app_with_test_routes().await;
-    let response = send(&router, post_json(&format!("/api/test/echo/{ID}?per_page=5"), "{not json")).await;
+    let response = send(
+        &router,
+        post_json(&format!("/api/test/echo/{ID}?per_page=5"), "{not json"),
+    )
+    .await;
     assert_eq!(response.status, StatusCode::BAD_REQUEST);
     assert_eq!(response.error_code(), "bad_request");
     assert!(response.json()["error"]["message"].as_str().unwrap().len() > 5);
@@ -70,7 +86,14 @@ async fn malformed_json_is_a_bad_request_in_the_error_shape() {
 #[tokio::test]
 async fn json_of_the_wrong_shape_fails_validation() {
     let (_app, router) = app_with_test_routes().await;
-    let response = send(&router, post_json(&format!("/api/test/echo/{ID}?per_page=5"), r#"{"name":"a","count":-1}"#)).await;
+    let response = send(
+        &router,
+        post_json(
+            &format!("/api/test/echo/{ID}?per_page=5"),
+            r#"{"name":"a","count":-1}"#,
+        ),
+    )
+    .await;
     assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(response.error_code(), "validation_failed");
 }
@@ -89,10 +112,24 @@ async fn a_body_without_json_content_type_is_unsupported_media() {
 #[tokio::test]
 async fn bad_path_and_query_parameters_are_bad_requests() {
     let (_app, router) = app_with_test_routes().await;
-    let bad_path = send(&router, post_json("/api/test/echo/not-a-uuid?per_page=5", r#"{"name":"a","count":1}"#)).await;
+    let bad_path = send(
+        &router,
+        post_json(
+            "/api/test/echo/not-a-uuid?per_page=5",
+            r#"{"name":"a","count":1}"#,
+        ),
+    )
+    .await;
     assert_eq!(bad_path.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad_path.error_code(), "bad_request");
-    let bad_query = send(&router, post_json(&format!("/api/test/echo/{ID}?per_page=many"), r#"{"name":"a","count":1}"#)).await;
+    let bad_query = send(
+        &router,
+        post_json(
+            &format!("/api/test/echo/{ID}?per_page=many"),
+            r#"{"name":"a","count":1}"#,
+        ),
+    )
+    .await;
     assert_eq!(bad_query.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad_query.error_code(), "bad_request");
 }
@@ -102,7 +139,11 @@ async fn a_body_over_the_limit_is_rejected_with_413_in_the_error_shape() {
     let (app, router) = app_with_test_routes().await;
     let limit = app.state.config.http.body_limit_bytes;
     let huge = format!(r#"{{"name":"{}","count":1}}"#, "x".repeat(limit + 1));
-    let response = send(&router, post_json(&format!("/api/test/echo/{ID}?per_page=5"), &huge)).await;
+    let response = send(
+        &router,
+        post_json(&format!("/api/test/echo/{ID}?per_page=5"), &huge),
+    )
+    .await;
     assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(response.error_code(), "payload_too_large");
 }
@@ -114,7 +155,10 @@ async fn a_server_fault_returns_a_generic_message_and_never_its_cause() {
     assert_eq!(response.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(response.error_code(), "internal");
     let text = response.text();
-    assert!(!text.contains("hunter2") && !text.contains("10.0.0.7"), "{text}");
+    assert!(
+        !text.contains("hunter2") && !text.contains("10.0.0.7"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -130,7 +174,13 @@ async fn unknown_api_paths_get_a_json_404() {
 #[tokio::test]
 async fn a_wrong_method_on_an_api_route_gets_a_json_405() {
     let app = TestApp::new().await;
-    let response = app.request(request(Method::DELETE, "/api/v1/openapi.json").body(Body::empty()).unwrap()).await;
+    let response = app
+        .request(
+            request(Method::DELETE, "/api/v1/openapi.json")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.error_code(), "method_not_allowed");
 }

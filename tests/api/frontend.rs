@@ -21,8 +21,16 @@ async fn hashed_assets_are_cached_for_a_year() {
     let app = TestApp::with_config(test_config(Some(web.path()))).await;
     let response = app.get("/assets/app-0123456789abcdef.js").await;
     assert_eq!(response.status, StatusCode::OK);
-    assert_eq!(response.header("cache-control"), Some("public, max-age=31536000, immutable"));
-    assert!(response.header("content-type").unwrap().contains("javascript"));
+    assert_eq!(
+        response.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert!(
+        response
+            .header("content-type")
+            .unwrap()
+            .contains("javascript")
+    );
 }
 
 #[tokio::test]
@@ -38,7 +46,11 @@ async fn without_a_built_dashboard_the_root_explains_how_to_build_it() {
     let app = TestApp::new().await;
     let response = app.get("/").await;
     assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(response.text().contains("make build"), "{}", response.text());
+    assert!(
+        response.text().contains("scripts/build-web"),
+        "{}",
+        response.text()
+    );
 }
 
 #[tokio::test]
@@ -48,10 +60,16 @@ async fn the_api_reference_page_loads_swagger_ui_from_this_server() {
     let response = app.get("/api/docs").await;
     assert_eq!(response.status, StatusCode::OK);
     let html = response.text();
-    assert!(html.contains(r#"src="/vendor/swagger-ui/swagger-ui-bundle.js""#), "{html}");
+    assert!(
+        html.contains(r#"src="/vendor/swagger-ui/swagger-ui-bundle.js""#),
+        "{html}"
+    );
     assert!(html.contains(r#"src="/static/api-docs.js""#), "{html}");
     // Offline by construction: no asset comes from another host.
-    assert!(!html.contains("https://") && !html.contains("//cdn"), "{html}");
+    assert!(
+        !html.contains("https://") && !html.contains("//cdn"),
+        "{html}"
+    );
     let bundle = app.get("/vendor/swagger-ui/swagger-ui-bundle.js").await;
     assert_eq!(bundle.status, StatusCode::OK);
 }

@@ -13,9 +13,15 @@ async fn the_document_is_openapi_3_1_and_describes_the_error_shape() {
     let response = app.get("/api/v1/openapi.json").await;
     assert_eq!(response.status, StatusCode::OK);
     let doc = response.json();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
     assert_eq!(doc["info"]["title"], "Nimbus API");
-    let codes = doc["components"]["schemas"]["ErrorCode"]["enum"].as_array().unwrap();
+    let codes = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap();
     assert!(codes.iter().any(|code| code == "route_not_found"));
     // The served document is the one the code generates.
     assert_eq!(doc, serde_json::to_value(nimbus::openapi()).unwrap());
@@ -32,13 +38,31 @@ async fn every_documented_operation_is_routed() {
         // Path parameters get a syntactically valid id: routing, not the handler, is under test.
         let concrete = path
             .split('/')
-            .map(|segment| if segment.starts_with('{') { "00000000-0000-0000-0000-000000000000" } else { segment })
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    "00000000-0000-0000-0000-000000000000"
+                } else {
+                    segment
+                }
+            })
             .collect::<Vec<_>>()
             .join("/");
         for method in operations.as_object().unwrap().keys() {
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let response = app.request(Request::builder().method(method.clone()).uri(&concrete).body(Body::empty()).unwrap()).await;
-            assert_ne!(response.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            let response = app
+                .request(
+                    Request::builder()
+                        .method(method.clone())
+                        .uri(&concrete)
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await;
+            assert_ne!(
+                response.status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
             let not_routed = response.status == StatusCode::NOT_FOUND
                 && (response.body.is_empty() || response.text().contains("route_not_found"));
             assert!(!not_routed, "{method} {path} is documented but not routed");
@@ -54,20 +78,34 @@ fn every_route_is_registered_through_the_documenting_router() {
     let allowed = ["http/frontend.rs"];
     let mut offenders = Vec::new();
     visit(&src, &mut |file, text| {
-        let relative = file.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
+        let relative = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
         if allowed.contains(&relative.as_str()) {
             return;
         }
         for (number, line) in text.lines().enumerate() {
             let code = line.split("//").next().unwrap_or_default();
-            for call in [".route(", ".route_service(", ".nest_service(", ".fallback(", "axum::routing::"] {
+            for call in [
+                ".route(",
+                ".route_service(",
+                ".nest_service(",
+                ".fallback(",
+                "axum::routing::",
+            ] {
                 if code.contains(call) {
                     offenders.push(format!("{relative}:{}: {}", number + 1, line.trim()));
                 }
             }
         }
     });
-    assert!(offenders.is_empty(), "routes registered outside utoipa_axum::routes!:\n{}", offenders.join("\n"));
+    assert!(
+        offenders.is_empty(),
+        "routes registered outside utoipa_axum::routes!:\n{}",
+        offenders.join("\n")
+    );
 }
 
 fn visit(dir: &Path, check: &mut dyn FnMut(&Path, &str)) {

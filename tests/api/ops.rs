@@ -27,7 +27,13 @@ async fn readyz_is_not_ready_before_migrations_ran() {
     let db = postgres().await.empty_database().await;
     let state = nimbus::state::AppState::new(test_config(None), db.pool.clone());
     let router = nimbus::router(state).unwrap();
-    let response = nimbus_tests::send(&router, axum::http::Request::get("/readyz").body(axum::body::Body::empty()).unwrap()).await;
+    let response = nimbus_tests::send(
+        &router,
+        axum::http::Request::get("/readyz")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.header("retry-after"), Some("1"));
     assert_eq!(response.json()["ready"], false);
@@ -52,11 +58,16 @@ async fn metrics_count_requests_by_route_template_and_report_the_pool() {
     assert_eq!(response.status, StatusCode::OK);
     let text = response.text();
     assert!(
-        text.contains(r#"nimbus_http_requests_total{method="GET",route="/healthz",status="200"} 1"#),
+        text.contains(
+            r#"nimbus_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+        ),
         "{text}"
     );
     // Unknown paths are counted under one label, so scanners cannot explode cardinality.
-    assert!(text.contains(r#"route="unmatched",status="404"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"route="unmatched",status="404"} 1"#),
+        "{text}"
+    );
     assert!(!text.contains("no-such-thing"));
     assert!(text.contains("nimbus_db_pool_max 16"), "{text}");
     assert!(text.contains("nimbus_db_pool_connections"), "{text}");

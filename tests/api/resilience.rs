@@ -13,7 +13,9 @@ use nimbus::state::AppState;
 use nimbus_tests::{ThrowawayCluster, send, test_config};
 
 async fn count_tenants(State(state): State<AppState>) -> Result<String, AppError> {
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants").fetch_one(&state.db).await?;
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
+        .fetch_one(&state.db)
+        .await?;
     Ok(count.to_string())
 }
 
@@ -28,14 +30,26 @@ async fn a_database_restart_gives_fast_503s_then_recovers_without_a_server_resta
     let cluster = &throwaway.cluster;
     let mut config = test_config(None);
     config.database.acquire_timeout = Duration::from_millis(500);
-    let pool = nimbus::db::connect(cluster.connect_options("nimbus"), &config.database).await.unwrap();
+    let pool = nimbus::db::connect(cluster.connect_options("nimbus"), &config.database)
+        .await
+        .unwrap();
     nimbus::db::migrate(&pool).await.unwrap();
     let state = AppState::new(config, pool);
-    let probe = Router::new().route("/api/test/tenants", get(count_tenants)).with_state(state.clone());
-    let app = nimbus::router(state.clone()).unwrap().merge(nimbus::http::apply_layers(probe, &state));
+    let probe = Router::new()
+        .route("/api/test/tenants", get(count_tenants))
+        .with_state(state.clone());
+    let app = nimbus::router(state.clone())
+        .unwrap()
+        .merge(nimbus::http::apply_layers(probe, &state));
 
-    assert_eq!(send(&app, get_request("/api/test/tenants")).await.status, StatusCode::OK);
-    assert_eq!(send(&app, get_request("/readyz")).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&app, get_request("/api/test/tenants")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&app, get_request("/readyz")).await.status,
+        StatusCode::OK
+    );
 
     cluster.stop().await.unwrap();
 
@@ -43,17 +57,28 @@ async fn a_database_restart_gives_fast_503s_then_recovers_without_a_server_resta
         let started = Instant::now();
         let response = send(&app, get_request("/api/test/tenants")).await;
         let elapsed = started.elapsed();
-        assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE, "{}", response.text());
+        assert_eq!(
+            response.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            response.text()
+        );
         assert_eq!(response.error_code(), "service_unavailable");
         assert_eq!(response.header("retry-after"), Some("2"));
-        assert!(elapsed < Duration::from_secs(2), "a request took {elapsed:?} to fail");
+        assert!(
+            elapsed < Duration::from_secs(2),
+            "a request took {elapsed:?} to fail"
+        );
     }
     let not_ready = send(&app, get_request("/readyz")).await;
     assert_eq!(not_ready.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(not_ready.json()["checks"]["database"], "fail");
     assert!(not_ready.header("retry-after").is_some());
     // The liveness probe does not depend on the database.
-    assert_eq!(send(&app, get_request("/healthz")).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&app, get_request("/healthz")).await.status,
+        StatusCode::OK
+    );
 
     cluster.start().await.unwrap();
 
@@ -65,7 +90,11 @@ async fn a_database_restart_gives_fast_503s_then_recovers_without_a_server_resta
             assert_eq!(served.text(), "0");
             break;
         }
-        assert!(Instant::now() < deadline, "the server did not recover: {}", served.text());
+        assert!(
+            Instant::now() < deadline,
+            "the server did not recover: {}",
+            served.text()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     state.db.close().await;

@@ -40,15 +40,32 @@ async fn start_server(grace: Duration, drain: Duration, slow_for: Duration) -> R
         })
         .await
     });
-    RunningServer { address, stop, task }
+    RunningServer {
+        address,
+        stop,
+        task,
+    }
 }
 
 #[tokio::test]
 async fn shutdown_turns_readiness_off_first_then_lets_in_flight_requests_finish() {
-    let server = start_server(Duration::from_millis(800), Duration::from_secs(10), Duration::from_millis(1500)).await;
+    let server = start_server(
+        Duration::from_millis(800),
+        Duration::from_secs(10),
+        Duration::from_millis(1500),
+    )
+    .await;
     let client = reqwest::Client::new();
     let base = format!("http://{}", server.address);
-    assert_eq!(client.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     let in_flight = tokio::spawn({
         let client = client.clone();
@@ -60,18 +77,31 @@ async fn shutdown_turns_readiness_off_first_then_lets_in_flight_requests_finish(
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     // Within the readiness grace the listener is still open and says "not ready".
-    let readiness = reqwest::Client::new().get(format!("{base}/readyz")).send().await.unwrap();
+    let readiness = reqwest::Client::new()
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(readiness.status(), 503);
     let body: serde_json::Value = readiness.json().await.unwrap();
     assert_eq!(body["checks"]["accepting_traffic"], "fail");
 
-    let response = in_flight.await.unwrap().expect("the in-flight request completes");
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request completes");
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "done");
 
     let finished = tokio::time::timeout(Duration::from_secs(5), server.task).await;
-    finished.expect("the server stops once drained").unwrap().unwrap();
-    let refused = reqwest::Client::new().get(format!("{base}/healthz")).send().await;
+    finished
+        .expect("the server stops once drained")
+        .unwrap()
+        .unwrap();
+    let refused = reqwest::Client::new()
+        .get(format!("{base}/healthz"))
+        .send()
+        .await;
     assert!(refused.is_err(), "the listener is closed after shutdown");
 }
 
@@ -79,14 +109,30 @@ async fn shutdown_turns_readiness_off_first_then_lets_in_flight_requests_finish(
 /// which ends them.
 #[tokio::test]
 async fn serve_returns_at_the_drain_deadline_even_with_requests_in_flight() {
-    let server = start_server(Duration::ZERO, Duration::from_millis(300), Duration::from_secs(30)).await;
+    let server = start_server(
+        Duration::ZERO,
+        Duration::from_millis(300),
+        Duration::from_secs(30),
+    )
+    .await;
     let url = format!("http://{}/api/test/slow", server.address);
     let in_flight = tokio::spawn(async move { reqwest::Client::new().get(url).send().await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
     server.stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(3), server.task).await.expect("exit by the deadline").unwrap().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
-    assert!(!in_flight.is_finished(), "the slow request was still running at the deadline");
+    tokio::time::timeout(Duration::from_secs(3), server.task)
+        .await
+        .expect("exit by the deadline")
+        .unwrap()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !in_flight.is_finished(),
+        "the slow request was still running at the deadline"
+    );
     in_flight.abort();
 }

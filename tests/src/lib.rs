@@ -49,21 +49,37 @@ pub async fn postgres() -> &'static TestPostgres {
 impl TestPostgres {
     async fn start() -> Self {
         let (admin, cluster) = match std::env::var("DATABASE_URL") {
-            Ok(url) => (PgConnectOptions::from_str(&url).expect("DATABASE_URL is not a valid URL"), None),
+            Ok(url) => (
+                PgConnectOptions::from_str(&url).expect("DATABASE_URL is not a valid URL"),
+                None,
+            ),
             Err(_) => {
                 let cluster = ThrowawayCluster::start().await;
                 (cluster.cluster.connect_options("postgres"), Some(cluster))
             }
         };
         let template = format!("nimbus_template_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = PgConnection::connect_with(&admin).await.expect("connect to PostgreSQL");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {template}"))).execute(&mut conn).await.unwrap();
+        let mut conn = PgConnection::connect_with(&admin)
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {template}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
         conn.close().await.unwrap();
-        let pool = PgPool::connect_with(admin.clone().database(&template)).await.unwrap();
-        nimbus::db::migrate(&pool).await.expect("migrations apply to an empty database");
+        let pool = PgPool::connect_with(admin.clone().database(&template))
+            .await
+            .unwrap();
+        nimbus::db::migrate(&pool)
+            .await
+            .expect("migrations apply to an empty database");
         // A template must have no connections when it is copied.
         pool.close().await;
-        Self { admin, template, _cluster: cluster }
+        Self {
+            admin,
+            template,
+            _cluster: cluster,
+        }
     }
 
     /// A new database with the schema applied, for one test.
@@ -83,10 +99,15 @@ impl TestPostgres {
             None => format!("CREATE DATABASE {name}"),
         };
         let mut conn = PgConnection::connect_with(&self.admin).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&mut conn).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await
+            .unwrap();
         conn.close().await.unwrap();
         let options = self.admin.clone().database(&name);
-        let pool = nimbus::db::connect(options.clone(), &Config::default().database).await.unwrap();
+        let pool = nimbus::db::connect(options.clone(), &Config::default().database)
+            .await
+            .unwrap();
         TestDatabase { pool, options }
     }
 }
@@ -107,21 +128,31 @@ pub struct ThrowawayCluster {
 impl ThrowawayCluster {
     pub async fn start() -> Self {
         // Short path under /tmp: the postgres account can reach it and the socket path fits.
-        let dir = tempfile::Builder::new().prefix("nimbus-test-").tempdir_in("/tmp").unwrap();
-        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711))
+        let dir = tempfile::Builder::new()
+            .prefix("nimbus-test-")
+            .tempdir_in("/tmp")
             .unwrap();
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o711),
+        )
+        .unwrap();
         let cluster = EmbeddedCluster::locate(dir.path())
             .expect("PostgreSQL server programs are installed")
             .with_settings(FAST_SETTINGS)
             .without_durable_init();
         spawn_watchdog(dir.path());
-        cluster.ensure_running().await.expect("the throwaway cluster starts");
+        cluster
+            .ensure_running()
+            .await
+            .expect("the throwaway cluster starts");
         Self { cluster, _dir: dir }
     }
 }
 
 /// Once this process is gone, stops the postmaster (immediate shutdown) and removes the
 /// directory. It ignores the terminal's Ctrl-C so it outlives the process it watches.
+#[expect(clippy::zombie_processes, reason = "the watchdog must outlive this process")]
 fn spawn_watchdog(dir: &Path) {
     let script = r#"trap '' INT HUP TERM
 while kill -0 "$1" 2>/dev/null; do sleep 0.5; done
@@ -143,7 +174,10 @@ rm -rf "$2""#;
 /// Configuration for tests: defaults, with the web directory given (or none that exists).
 pub fn test_config(web_dir: Option<&Path>) -> Config {
     Config {
-        web_dir: web_dir.map_or_else(|| PathBuf::from("/nonexistent/nimbus-web"), Path::to_path_buf),
+        web_dir: web_dir.map_or_else(
+            || PathBuf::from("/nonexistent/nimbus-web"),
+            Path::to_path_buf,
+        ),
         ..Config::default()
     }
 }
@@ -168,7 +202,8 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
-        self.request(Request::get(path).body(Body::empty()).unwrap()).await
+        self.request(Request::get(path).body(Body::empty()).unwrap())
+            .await
     }
 
     pub async fn request(&self, request: Request<Body>) -> TestResponse {
@@ -181,8 +216,18 @@ pub async fn send(router: &Router, request: Request<Body>) -> TestResponse {
     let response = router.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
-    TestResponse { status, headers, body }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
+    TestResponse {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// A request builder shortcut: `request(Method::POST, "/x").header(..).body(..)`.
@@ -200,7 +245,10 @@ pub struct TestResponse {
 impl TestResponse {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|err| {
-            panic!("body is not JSON ({err}): {}", String::from_utf8_lossy(&self.body))
+            panic!(
+                "body is not JSON ({err}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
         })
     }
 
@@ -214,7 +262,10 @@ impl TestResponse {
 
     /// The stable error code of an error body.
     pub fn error_code(&self) -> String {
-        self.json()["error"]["code"].as_str().unwrap_or_default().to_owned()
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 }
 
@@ -223,9 +274,12 @@ pub async fn spawn_server(router: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .unwrap();
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
     address
 }
@@ -237,10 +291,21 @@ pub fn fake_web_dir() -> tempfile::TempDir {
     std::fs::create_dir_all(root.join("assets")).unwrap();
     std::fs::create_dir_all(root.join("static")).unwrap();
     std::fs::create_dir_all(root.join("vendor/swagger-ui")).unwrap();
-    std::fs::write(root.join("index.html"), "<!doctype html><title>Nimbus</title><body></body>")
-        .unwrap();
-    std::fs::write(root.join("assets/app-0123456789abcdef.js"), "export default 1;").unwrap();
+    std::fs::write(
+        root.join("index.html"),
+        "<!doctype html><title>Nimbus</title><body></body>",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("assets/app-0123456789abcdef.js"),
+        "export default 1;",
+    )
+    .unwrap();
     std::fs::write(root.join("static/api-docs.js"), "// init").unwrap();
-    std::fs::write(root.join("vendor/swagger-ui/swagger-ui-bundle.js"), "// bundle").unwrap();
+    std::fs::write(
+        root.join("vendor/swagger-ui/swagger-ui-bundle.js"),
+        "// bundle",
+    )
+    .unwrap();
     dir
 }

@@ -44,11 +44,20 @@ pub enum EmbeddedError {
     )]
     DirectoryNotReachable { account: String, path: PathBuf },
     #[error("cannot prepare {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{program} failed: {detail}")]
-    Program { program: &'static str, detail: String },
+    Program {
+        program: &'static str,
+        detail: String,
+    },
     #[error("cannot create the `{database}` database in the embedded cluster: {source}")]
-    Bootstrap { database: String, source: sqlx::Error },
+    Bootstrap {
+        database: String,
+        source: sqlx::Error,
+    },
 }
 
 impl EmbeddedError {
@@ -63,7 +72,10 @@ impl EmbeddedError {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> EmbeddedError + '_ {
-    move |source| EmbeddedError::Io { path: path.to_path_buf(), source }
+    move |source| EmbeddedError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Whether the cluster was started by this call or was already running.
@@ -88,7 +100,11 @@ impl Account {
             return Ok(Self::Current);
         }
         match User::from_name("postgres") {
-            Ok(Some(user)) => Ok(Self::Service { name: user.name, uid: user.uid, gid: user.gid }),
+            Ok(Some(user)) => Ok(Self::Service {
+                name: user.name,
+                uid: user.uid,
+                gid: user.gid,
+            }),
             _ => Err(EmbeddedError::NoServiceAccount),
         }
     }
@@ -159,8 +175,10 @@ impl EmbeddedCluster {
     /// Extra `postgresql.conf` settings, applied at every start (tests turn off `fsync`).
     #[must_use]
     pub fn with_settings(mut self, settings: &[(&str, &str)]) -> Self {
-        self.settings =
-            settings.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect();
+        self.settings = settings
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect();
         self
     }
 
@@ -251,7 +269,16 @@ impl EmbeddedCluster {
     pub async fn stop(&self) -> Result<(), EmbeddedError> {
         let output = self
             .program("pg_ctl")
-            .args(["stop", "-w", "-s", "-m", "fast", "-t", PG_CTL_WAIT_SECS, "-D"])
+            .args([
+                "stop",
+                "-w",
+                "-s",
+                "-m",
+                "fast",
+                "-t",
+                PG_CTL_WAIT_SECS,
+                "-D",
+            ])
             .arg(&self.pgdata)
             .output()
             .await
@@ -287,13 +314,13 @@ impl EmbeddedCluster {
         create_dir_with_mode(&self.data_dir, data_dir_mode)?;
         self.check_reachable()?;
         for dir in [&self.pgdata, &self.socket_dir] {
-            if let Ok(metadata) = std::fs::symlink_metadata(dir) {
-                if !metadata.is_dir() {
-                    return Err(EmbeddedError::Io {
-                        path: dir.clone(),
-                        source: std::io::Error::other("exists and is not a directory"),
-                    });
-                }
+            if let Ok(metadata) = std::fs::symlink_metadata(dir)
+                && !metadata.is_dir()
+            {
+                return Err(EmbeddedError::Io {
+                    path: dir.clone(),
+                    source: std::io::Error::other("exists and is not a directory"),
+                });
             }
             create_dir_with_mode(dir, 0o700)?;
             self.account.take_ownership(dir)?;
@@ -317,10 +344,14 @@ impl EmbeddedCluster {
     async fn initdb(&self) -> Result<(), EmbeddedError> {
         tracing::info!(data = %self.pgdata.display(), "creating the embedded PostgreSQL cluster");
         let mut command = self.program("initdb");
-        command
-            .arg("-D")
-            .arg(&self.pgdata)
-            .args(["-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-locale"]);
+        command.arg("-D").arg(&self.pgdata).args([
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+        ]);
         if !self.durable_init {
             command.arg("--no-sync");
         }
@@ -330,17 +361,24 @@ impl EmbeddedCluster {
         }
         let conf = self.pgdata.join("postgresql.conf");
         let mut contents = std::fs::read_to_string(&conf).map_err(io_error(&conf))?;
-        contents.push_str("\n# Settings Nimbus rewrites at every start.\ninclude_if_exists = 'nimbus.conf'\n");
+        contents.push_str(
+            "\n# Settings Nimbus rewrites at every start.\ninclude_if_exists = 'nimbus.conf'\n",
+        );
         std::fs::write(&conf, contents).map_err(io_error(&conf))
     }
 
     /// Writes `nimbus.conf`: the socket location and extra settings, fresh at every start so a
     /// moved data directory still works.
     fn write_settings(&self) -> Result<(), EmbeddedError> {
-        let mut contents = String::from("# Written by Nimbus at every start; changes here are lost.\n");
+        let mut contents =
+            String::from("# Written by Nimbus at every start; changes here are lost.\n");
         let socket_dir = self.socket_dir.to_string_lossy();
         let _ = writeln!(contents, "listen_addresses = ''");
-        let _ = writeln!(contents, "unix_socket_directories = '{}'", quote(&socket_dir));
+        let _ = writeln!(
+            contents,
+            "unix_socket_directories = '{}'",
+            quote(&socket_dir)
+        );
         let _ = writeln!(contents, "unix_socket_permissions = 0700");
         for (key, value) in &self.settings {
             let _ = writeln!(contents, "{key} = '{}'", quote(value));
@@ -351,7 +389,10 @@ impl EmbeddedCluster {
     }
 
     async fn ensure_database(&self, database: &str) -> Result<(), EmbeddedError> {
-        let bootstrap = |source| EmbeddedError::Bootstrap { database: database.to_owned(), source };
+        let bootstrap = |source| EmbeddedError::Bootstrap {
+            database: database.to_owned(),
+            source,
+        };
         let mut conn = PgConnection::connect_with(&self.connect_options("postgres"))
             .await
             .map_err(bootstrap)?;
@@ -365,7 +406,10 @@ impl EmbeddedCluster {
         if !exists {
             // The name is a constant of ours, quoted all the same.
             let statement = format!("CREATE DATABASE \"{}\"", database.replace('"', "\"\""));
-            sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&mut conn).await.map_err(bootstrap)?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                .execute(&mut conn)
+                .await
+                .map_err(bootstrap)?;
         }
         conn.close().await.map_err(bootstrap)
     }
@@ -393,21 +437,31 @@ fn socket_dir_for(data_dir: &Path) -> PathBuf {
     if beside.as_os_str().len() <= MAX_SOCKET_DIR_LEN {
         return beside;
     }
-    PathBuf::from(format!("/tmp/nimbus-pg-{:016x}", fnv1a(data_dir.as_os_str())))
+    PathBuf::from(format!(
+        "/tmp/nimbus-pg-{:016x}",
+        fnv1a(data_dir.as_os_str())
+    ))
 }
 
 /// FNV-1a: a tiny hash that, unlike `DefaultHasher`, is the same in every build.
 fn fnv1a(bytes: &OsStr) -> u64 {
     use std::os::unix::ffi::OsStrExt;
-    bytes.as_bytes().iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    bytes
+        .as_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+            (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
 }
 
 /// The directory holding `initdb`, `pg_ctl` and `postgres`: from PATH (symlinks followed), then
 /// `pg_config --bindir`, then Debian's `/usr/lib/postgresql/<version>/bin`, newest first.
 fn find_programs() -> Option<PathBuf> {
-    let has_all = |dir: &Path| ["initdb", "pg_ctl", "postgres"].iter().all(|p| dir.join(p).is_file());
+    let has_all = |dir: &Path| {
+        ["initdb", "pg_ctl", "postgres"]
+            .iter()
+            .all(|p| dir.join(p).is_file())
+    };
     let from_path = std::env::var_os("PATH").into_iter().flat_map(|paths| {
         std::env::split_paths(&paths)
             .filter_map(|dir| std::fs::canonicalize(dir.join("pg_ctl")).ok())
@@ -430,7 +484,7 @@ fn find_programs() -> Option<PathBuf> {
             Some((version, entry.path().join("bin")))
         })
         .collect();
-    debian.sort_by(|a, b| b.0.cmp(&a.0));
+    debian.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
     from_path
         .chain(from_pg_config)
         .chain(debian.into_iter().map(|(_, dir)| dir))
@@ -444,8 +498,13 @@ fn program_failed(
     log: Option<&Path>,
 ) -> EmbeddedError {
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let mut detail: Vec<&str> = stderr.lines().filter(|line| !line.trim().is_empty()).collect();
-    let log_contents = log.and_then(|log| std::fs::read_to_string(log).ok()).unwrap_or_default();
+    let mut detail: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    let log_contents = log
+        .and_then(|log| std::fs::read_to_string(log).ok())
+        .unwrap_or_default();
     if detail.is_empty() {
         detail = log_contents.lines().rev().take(3).collect();
         detail.reverse();
@@ -474,7 +533,10 @@ mod tests {
     fn long_data_dirs_get_a_stable_short_socket_dir() {
         let long = PathBuf::from(format!("/srv/{}", "x".repeat(120)));
         let first = socket_dir_for(&long);
-        assert!(first.to_string_lossy().starts_with("/tmp/nimbus-pg-"), "{first:?}");
+        assert!(
+            first.to_string_lossy().starts_with("/tmp/nimbus-pg-"),
+            "{first:?}"
+        );
         assert!(first.join(".s.PGSQL.5432").as_os_str().len() <= 107);
         assert_eq!(first, socket_dir_for(&long));
         assert_ne!(first, socket_dir_for(&long.join("y")));

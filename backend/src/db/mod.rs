@@ -5,9 +5,9 @@ pub mod embedded;
 
 use std::time::Duration;
 
+use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
 
 use crate::config::{Config, ConfigError, DatabaseConfig};
 use embedded::{EmbeddedCluster, EmbeddedError, Started};
@@ -68,24 +68,39 @@ impl Database {
         match &config.database_url {
             Some(url) => {
                 let options = url.connect_options()?;
-                let pool = connect(options, &config.database)
-                    .await
-                    .map_err(|source| DbError::Unreachable { target: url.redacted(), source })?;
-                Ok(Self { pool, description: url.redacted(), cluster: None })
+                let pool = connect(options, &config.database).await.map_err(|source| {
+                    DbError::Unreachable {
+                        target: url.redacted(),
+                        source,
+                    }
+                })?;
+                Ok(Self {
+                    pool,
+                    description: url.redacted(),
+                    cluster: None,
+                })
             }
             None => {
                 let cluster = EmbeddedCluster::locate(&config.data_dir)?;
                 let started = cluster.ensure_running().await?;
                 let stop_on_close = ownership == ClusterOwnership::Own || started == Started::Now;
-                let description = format!("embedded PostgreSQL in {}", cluster.data_dir().display());
+                let description =
+                    format!("embedded PostgreSQL in {}", cluster.data_dir().display());
                 let options = cluster.connect_options(EMBEDDED_DATABASE);
                 match connect(options, &config.database).await {
-                    Ok(pool) => Ok(Self { pool, description, cluster: Some((cluster, stop_on_close)) }),
+                    Ok(pool) => Ok(Self {
+                        pool,
+                        description,
+                        cluster: Some((cluster, stop_on_close)),
+                    }),
                     Err(source) => {
                         if stop_on_close {
                             cluster.stop().await.ok();
                         }
-                        Err(DbError::Unreachable { target: description, source })
+                        Err(DbError::Unreachable {
+                            target: description,
+                            source,
+                        })
                     }
                 }
             }
@@ -95,22 +110,26 @@ impl Database {
     /// Closes the pool, then stops the embedded cluster if this process owns it.
     pub async fn close(self) {
         self.pool.close().await;
-        if let Some((cluster, true)) = self.cluster {
-            if let Err(err) = cluster.stop().await {
-                tracing::error!(error = %err, "could not stop the embedded PostgreSQL");
-            }
+        if let Some((cluster, true)) = self.cluster
+            && let Err(err) = cluster.stop().await
+        {
+            tracing::error!(error = %err, "could not stop the embedded PostgreSQL");
         }
     }
 }
 
 /// Builds the pool with the timeouts every request relies on, and checks it can connect.
-pub async fn connect(options: PgConnectOptions, config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
-    let options = options
-        .application_name("nimbus")
-        .options([
-            ("statement_timeout", millis(config.statement_timeout)),
-            ("idle_in_transaction_session_timeout", millis(config.idle_in_transaction_timeout)),
-        ]);
+pub async fn connect(
+    options: PgConnectOptions,
+    config: &DatabaseConfig,
+) -> Result<PgPool, sqlx::Error> {
+    let options = options.application_name("nimbus").options([
+        ("statement_timeout", millis(config.statement_timeout)),
+        (
+            "idle_in_transaction_session_timeout",
+            millis(config.idle_in_transaction_timeout),
+        ),
+    ]);
     PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(config.acquire_timeout)
@@ -134,7 +153,11 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
 /// The newest migration version this binary knows.
 #[must_use]
 pub fn latest_known_migration() -> i64 {
-    MIGRATOR.iter().map(|migration| migration.version).max().unwrap_or(0)
+    MIGRATOR
+        .iter()
+        .map(|migration| migration.version)
+        .max()
+        .unwrap_or(0)
 }
 
 /// Whether every migration this binary knows has been applied successfully.

@@ -30,7 +30,9 @@ impl OpenApiDocument {
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(openapi_json)).routes(routes!(api_reference))
+    OpenApiRouter::new()
+        .routes(routes!(openapi_json))
+        .routes(routes!(api_reference))
 }
 
 /// This OpenAPI 3.1 document.
@@ -38,7 +40,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi_json(Extension(document): Extension<OpenApiDocument>) -> Response {
     // The document changes only with the binary: let clients cache it briefly.
-    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(document.0)).into_response()
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(document.0),
+    )
+        .into_response()
 }
 
 #[derive(Template)]
@@ -52,7 +58,9 @@ struct ApiReferencePage {
 #[utoipa::path(get, path = "/api/docs", tag = "meta",
     responses((status = 200, description = "The API reference page", content_type = "text/html")))]
 pub async fn api_reference(State(state): State<AppState>) -> Result<Response, AppError> {
-    let bundle = Path::new(&state.config.web_dir).join(SWAGGER_UI_DIR).join("swagger-ui-bundle.js");
+    let bundle = Path::new(&state.config.web_dir)
+        .join(SWAGGER_UI_DIR)
+        .join("swagger-ui-bundle.js");
     let page = ApiReferencePage {
         assets_built: tokio::fs::try_exists(&bundle).await.unwrap_or(false),
         version: env!("CARGO_PKG_VERSION"),

@@ -36,7 +36,9 @@ pub fn routes(web_dir: &Path) -> Router<AppState> {
         .nest_service("/assets", cached("assets", IMMUTABLE))
         .nest_service("/static", cached("static", SHORT_LIVED))
         .nest_service("/vendor", cached("vendor", SHORT_LIVED))
-        .fallback(move |method: Method, uri: Uri| page_or_not_found(Arc::clone(&index_dir), method, uri))
+        .fallback(move |method: Method, uri: Uri| {
+            page_or_not_found(Arc::clone(&index_dir), method, uri)
+        })
 }
 
 #[derive(Template)]
@@ -58,7 +60,9 @@ async fn page_or_not_found(web_dir: Arc<PathBuf>, method: Method, uri: Uri) -> R
     match tokio::fs::read_to_string(web_dir.join("index.html")).await {
         Ok(index) => (no_cache, Html(index)).into_response(),
         Err(_) => {
-            let page = FrontendMissingPage { web_dir: &web_dir.to_string_lossy() };
+            let page = FrontendMissingPage {
+                web_dir: &web_dir.to_string_lossy(),
+            };
             match page.render() {
                 Ok(html) => (StatusCode::SERVICE_UNAVAILABLE, no_cache, Html(html)).into_response(),
                 Err(err) => AppError::internal(err).into_response(),

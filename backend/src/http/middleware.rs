@@ -24,7 +24,11 @@ pub async fn record_metrics(
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
-    let labels = HttpLabels { method, route, status: response.status().as_u16() };
+    let labels = HttpLabels {
+        method,
+        route,
+        status: response.status().as_u16(),
+    };
     metrics.observe_request(&labels, started.elapsed());
     response
 }
@@ -50,7 +54,9 @@ pub async fn api_boundary(request: Request, next: Next) -> Response {
     let (mut parts, _bare_body) = response.into_parts();
     parts.headers.remove(CONTENT_LENGTH);
     parts.headers.remove(header::CONTENT_ENCODING);
-    parts.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Response::from_parts(parts, Body::from(json))
 }
 
@@ -77,9 +83,18 @@ impl SecurityHeaders {
     #[must_use]
     pub fn new(https: bool) -> Self {
         let mut headers = vec![
-            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY)),
-            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-            (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
             (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
             (
                 HeaderName::from_static("cross-origin-opener-policy"),
@@ -92,7 +107,9 @@ impl SecurityHeaders {
                 HeaderValue::from_static("max-age=63072000; includeSubDomains"),
             ));
         }
-        Self { headers: Arc::new(headers) }
+        Self {
+            headers: Arc::new(headers),
+        }
     }
 
     pub fn apply(&self, mut response: Response) -> Response {

@@ -44,7 +44,13 @@ pub fn apply_layers(router: Router, state: &AppState) -> Router {
             .collect::<Vec<_>>();
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
             .allow_headers([AUTHORIZATION, axum::http::header::CONTENT_TYPE])
             .allow_credentials(true)
             .max_age(Duration::from_secs(600))
@@ -55,7 +61,10 @@ pub fn apply_layers(router: Router, state: &AppState) -> Router {
     let limits = ServiceBuilder::new()
         .layer(CompressionLayer::new())
         .layer(RequestBodyLimitLayer::new(config.http.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.http.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.http.request_timeout,
+        ))
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes));
     let tracing = ServiceBuilder::new()
         .layer(SetSensitiveHeadersLayer::new([AUTHORIZATION, COOKIE, SET_COOKIE]))
@@ -79,7 +88,10 @@ pub fn apply_layers(router: Router, state: &AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_panic| {
             AppError::internal(std::io::Error::other("handler panicked")).into_response()
         }))
-        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), middleware::record_metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            middleware::record_metrics,
+        ))
         .layer(tracing)
 }
 

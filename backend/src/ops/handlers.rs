@@ -18,7 +18,10 @@ const READINESS_DB_TIMEOUT: Duration = Duration::from_secs(2);
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "The process is alive", body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: HealthStatus::Ok, version: env!("CARGO_PKG_VERSION").to_owned() })
+    Json(Health {
+        status: HealthStatus::Ok,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    })
 }
 
 /// Readiness: the database answers, the schema is current and the server is not shutting down.
@@ -54,7 +57,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         (StatusCode::OK, Json(body)).into_response()
     } else {
         let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         response
     }
 }
@@ -63,9 +68,15 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, AppError> {
-    let text = state.metrics.render(&state.db).map_err(AppError::internal)?;
+    let text = state
+        .metrics
+        .render(&state.db)
+        .map_err(AppError::internal)?;
     Ok((
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         text,
     )
         .into_response())

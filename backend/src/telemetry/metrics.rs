@@ -52,7 +52,11 @@ impl Metrics {
         let pool_connections = Gauge::default();
         let pool_idle = Gauge::default();
         let pool_max = Gauge::default();
-        registry.register("http_requests", "HTTP requests served", http_requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests served",
+            http_requests.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "Time from request to response head",
@@ -63,21 +67,40 @@ impl Metrics {
             "Open connections in the database pool",
             pool_connections.clone(),
         );
-        registry.register("db_pool_idle", "Idle connections in the database pool", pool_idle.clone());
-        registry.register("db_pool_max", "Maximum connections of the database pool", pool_max.clone());
-        Self { registry, http_requests, http_duration, pool_connections, pool_idle, pool_max }
+        registry.register(
+            "db_pool_idle",
+            "Idle connections in the database pool",
+            pool_idle.clone(),
+        );
+        registry.register(
+            "db_pool_max",
+            "Maximum connections of the database pool",
+            pool_max.clone(),
+        );
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            pool_connections,
+            pool_idle,
+            pool_max,
+        }
     }
 
     pub fn observe_request(&self, labels: &HttpLabels, elapsed: Duration) {
         self.http_requests.get_or_create(labels).inc();
-        self.http_duration.get_or_create(labels).observe(elapsed.as_secs_f64());
+        self.http_duration
+            .get_or_create(labels)
+            .observe(elapsed.as_secs_f64());
     }
 
     /// The text exposition format, with the pool gauges read at scrape time.
     pub fn render(&self, pool: &PgPool) -> Result<String, std::fmt::Error> {
         self.pool_connections.set(i64::from(pool.size()));
-        self.pool_idle.set(i64::try_from(pool.num_idle()).unwrap_or(i64::MAX));
-        self.pool_max.set(i64::from(pool.options().get_max_connections()));
+        self.pool_idle
+            .set(i64::try_from(pool.num_idle()).unwrap_or(i64::MAX));
+        self.pool_max
+            .set(i64::from(pool.options().get_max_connections()));
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)

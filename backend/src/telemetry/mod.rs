@@ -15,13 +15,18 @@ const DEFAULT_FILTER: &str = "info,sqlx=warn,tower_http=info";
 /// Installs the global `tracing` subscriber. Logs go to stderr, so stdout stays free for the
 /// output of CLI commands that scripts read (such as `admin create-token`).
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr.with_max_level(tracing::Level::TRACE));
     // A second initialisation (tests, embedded use) keeps the first subscriber: ignoring is right.
     let _already_set = match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
     };
 }
