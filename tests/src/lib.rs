@@ -152,7 +152,10 @@ impl ThrowawayCluster {
 
 /// Once this process is gone, stops the postmaster (immediate shutdown) and removes the
 /// directory. It ignores the terminal's Ctrl-C so it outlives the process it watches.
-#[expect(clippy::zombie_processes, reason = "the watchdog must outlive this process")]
+#[expect(
+    clippy::zombie_processes,
+    reason = "the watchdog must outlive this process"
+)]
 fn spawn_watchdog(dir: &Path) {
     let script = r#"trap '' INT HUP TERM
 while kill -0 "$1" 2>/dev/null; do sleep 0.5; done
