@@ -7,8 +7,8 @@ apt_install() { # PACKAGE...
   if [ "$(id -u)" -ne 0 ]; then
     say "missing: $*; install them (apt-get install $*) and run again"; return 1
   fi
-  if [ -z "${NIMBUS_APT_UPDATED:-}" ]; then
-    apt-get update -qq >&2; export NIMBUS_APT_UPDATED=1
+  if [ -z "${ENSURE_TOOLS_APT_UPDATED:-}" ]; then
+    apt-get update -qq >&2; export ENSURE_TOOLS_APT_UPDATED=1
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
 }

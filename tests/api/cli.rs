@@ -76,16 +76,7 @@ fn assert_one_line_failure(output: &Output, code: i32, mentions: &str) {
 
 /// A data directory the `postgres` account can reach when the tests run as root.
 fn data_dir() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("nimbus-cli-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o711),
-    )
-    .unwrap();
-    dir
+    nimbus_tests::reachable_tempdir("nimbus-cli-")
 }
 
 #[tokio::test]
@@ -98,23 +89,25 @@ async fn an_unknown_configuration_field_is_named_with_exit_code_2() {
 }
 
 #[tokio::test]
-async fn a_bad_port_is_a_configuration_error() {
-    let output = run(nimbus()
-        .await
-        .arg("serve")
-        .env("NIMBUS_LISTEN", "127.0.0.1:99999"))
-    .await;
-    assert_one_line_failure(&output, 2, "listen");
-}
-
-#[tokio::test]
-async fn a_bad_duration_names_its_key() {
-    let output = run(nimbus()
-        .await
-        .arg("serve")
-        .env("NIMBUS_HTTP__REQUEST_TIMEOUT", "soon"))
-    .await;
-    assert_one_line_failure(&output, 2, "http.request_timeout");
+async fn a_bad_environment_value_names_its_key_with_exit_code_2() {
+    let cases = [
+        ("NIMBUS_LISTEN", "127.0.0.1:99999", "listen"),
+        (
+            "NIMBUS_HTTP__REQUEST_TIMEOUT",
+            "soon",
+            "http.request_timeout",
+        ),
+        ("NIMBUS_LOG_FORMAT", "xml", "log_format"),
+        (
+            "NIMBUS_CORS_ALLOWED_ORIGINS",
+            "[\"https://a.example/path\"]",
+            "cors_allowed_origins",
+        ),
+    ];
+    for (variable, value, key) in cases {
+        let output = run(nimbus().await.arg("serve").env(variable, value)).await;
+        assert_one_line_failure(&output, 2, key);
+    }
 }
 
 #[tokio::test]

@@ -127,16 +127,7 @@ pub struct ThrowawayCluster {
 
 impl ThrowawayCluster {
     pub async fn start() -> Self {
-        // Short path under /tmp: the postgres account can reach it and the socket path fits.
-        let dir = tempfile::Builder::new()
-            .prefix("nimbus-test-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        std::fs::set_permissions(
-            dir.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o711),
-        )
-        .unwrap();
+        let dir = reachable_tempdir("nimbus-test-");
         let cluster = EmbeddedCluster::locate(dir.path())
             .expect("PostgreSQL server programs are installed")
             .with_settings(FAST_SETTINGS)
@@ -148,6 +139,21 @@ impl ThrowawayCluster {
             .expect("the throwaway cluster starts");
         Self { cluster, _dir: dir }
     }
+}
+
+/// A temporary directory for an embedded cluster: a short path under /tmp (the socket path
+/// fits) that the `postgres` account can enter when the tests run as root.
+pub fn reachable_tempdir(prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
+    dir
 }
 
 /// Once this process is gone, stops the postmaster (immediate shutdown) and removes the

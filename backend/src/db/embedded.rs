@@ -157,7 +157,11 @@ pub struct EmbeddedCluster {
 impl EmbeddedCluster {
     /// Finds the PostgreSQL programs and decides where the cluster lives; touches nothing.
     pub fn locate(data_dir: &Path) -> Result<Self, EmbeddedError> {
-        let bin_dir = find_programs().ok_or(EmbeddedError::ProgramsNotFound)?;
+        let bin_dir = find_programs(
+            std::env::var_os("PATH").as_deref(),
+            Path::new(DEBIAN_POSTGRES_ROOT),
+        )
+        .ok_or(EmbeddedError::ProgramsNotFound)?;
         let data_dir = std::path::absolute(data_dir).map_err(io_error(data_dir))?;
         let pgdata = data_dir.join("postgres");
         let socket_dir = socket_dir_for(&data_dir);
@@ -454,28 +458,39 @@ fn fnv1a(bytes: &OsStr) -> u64 {
         })
 }
 
-/// The directory holding `initdb`, `pg_ctl` and `postgres`: from PATH (symlinks followed), then
-/// `pg_config --bindir`, then Debian's `/usr/lib/postgresql/<version>/bin`, newest first.
-fn find_programs() -> Option<PathBuf> {
+/// Where Debian-family systems install each PostgreSQL major version.
+const DEBIAN_POSTGRES_ROOT: &str = "/usr/lib/postgresql";
+
+/// The directory holding `initdb`, `pg_ctl` and `postgres`: from the directories of `path_var`
+/// (symlinks followed), then `pg_config --bindir` (the `pg_config` on that path), then
+/// `<debian_root>/<version>/bin`, newest first.
+fn find_programs(path_var: Option<&OsStr>, debian_root: &Path) -> Option<PathBuf> {
     let has_all = |dir: &Path| {
         ["initdb", "pg_ctl", "postgres"]
             .iter()
             .all(|p| dir.join(p).is_file())
     };
-    let from_path = std::env::var_os("PATH").into_iter().flat_map(|paths| {
-        std::env::split_paths(&paths)
-            .filter_map(|dir| std::fs::canonicalize(dir.join("pg_ctl")).ok())
-            .filter_map(|pg_ctl| pg_ctl.parent().map(Path::to_path_buf))
-            .collect::<Vec<_>>()
-    });
-    let from_pg_config = std::process::Command::new("pg_config")
-        .arg("--bindir")
-        .stderr(Stdio::null())
-        .output()
-        .ok()
+    let path_dirs: Vec<PathBuf> = path_var
+        .map(|paths| std::env::split_paths(paths).collect())
+        .unwrap_or_default();
+    let from_path = path_dirs
+        .iter()
+        .filter_map(|dir| std::fs::canonicalize(dir.join("pg_ctl")).ok())
+        .filter_map(|pg_ctl| pg_ctl.parent().map(Path::to_path_buf));
+    let from_pg_config = path_dirs
+        .iter()
+        .map(|dir| dir.join("pg_config"))
+        .find(|pg_config| pg_config.is_file())
+        .and_then(|pg_config| {
+            std::process::Command::new(pg_config)
+                .arg("--bindir")
+                .stderr(Stdio::null())
+                .output()
+                .ok()
+        })
         .filter(|output| output.status.success())
         .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()));
-    let mut debian: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    let mut debian: Vec<(u32, PathBuf)> = std::fs::read_dir(debian_root)
         .into_iter()
         .flatten()
         .flatten()
@@ -540,6 +555,38 @@ mod tests {
         assert!(first.join(".s.PGSQL.5432").as_os_str().len() <= 107);
         assert_eq!(first, socket_dir_for(&long));
         assert_ne!(first, socket_dir_for(&long.join("y")));
+    }
+
+    #[test]
+    fn without_postgres_programs_the_error_names_the_package_and_the_alternative() {
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(
+            find_programs(Some(empty.path().as_os_str()), empty.path()),
+            None
+        );
+        let message = EmbeddedError::ProgramsNotFound.to_string();
+        assert!(message.contains("apt-get install postgresql"), "{message}");
+        assert!(message.contains("DATABASE_URL"), "{message}");
+        assert!(!message.contains('\n'));
+        assert!(EmbeddedError::ProgramsNotFound.is_configuration());
+    }
+
+    #[test]
+    fn postgres_programs_are_found_through_symlinks_on_the_path() {
+        let root = tempfile::tempdir().unwrap();
+        let real = root.path().join("lib/postgresql/15/bin");
+        std::fs::create_dir_all(&real).unwrap();
+        for program in ["initdb", "pg_ctl", "postgres"] {
+            std::fs::write(real.join(program), "").unwrap();
+        }
+        let on_path = root.path().join("bin");
+        std::fs::create_dir_all(&on_path).unwrap();
+        std::os::unix::fs::symlink(real.join("pg_ctl"), on_path.join("pg_ctl")).unwrap();
+        let found = find_programs(Some(on_path.as_os_str()), Path::new("/nonexistent"));
+        assert_eq!(found, Some(std::fs::canonicalize(&real).unwrap()));
+        // Debian's layout is the last resort, newest version first.
+        let debian = root.path().join("lib/postgresql");
+        assert_eq!(find_programs(None, &debian), Some(real));
     }
 
     #[test]
