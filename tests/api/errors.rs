@@ -29,6 +29,11 @@ async fn echo(
     Ok(Json(body))
 }
 
+async fn slow() -> &'static str {
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    "too late"
+}
+
 async fn failing() -> Result<(), AppError> {
     Err(AppError::internal(std::io::Error::other(
         "connection to 10.0.0.7 refused, password=hunter2",
@@ -41,6 +46,7 @@ async fn app_with_test_routes() -> (TestApp, Router) {
     let routes = Router::new()
         .route("/api/test/echo/{id}", post(echo))
         .route("/api/test/failing", post(failing))
+        .route("/api/test/slow", post(slow))
         .with_state(app.state.clone());
     let router = nimbus::http::apply_layers(routes, &app.state);
     (app, router)
@@ -183,4 +189,20 @@ async fn a_wrong_method_on_an_api_route_gets_a_json_405() {
         .await;
     assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.error_code(), "method_not_allowed");
+}
+
+#[tokio::test]
+async fn a_request_past_the_deadline_gets_408_in_the_error_shape() {
+    let mut config = nimbus_tests::test_config(None);
+    config.http.request_timeout = std::time::Duration::from_millis(200);
+    let app = TestApp::with_config(config).await;
+    let routes = Router::new()
+        .route("/api/test/slow", post(slow))
+        .with_state(app.state.clone());
+    let router = nimbus::http::apply_layers(routes, &app.state);
+    let started = std::time::Instant::now();
+    let response = send(&router, post_json("/api/test/slow", "{}")).await;
+    assert_eq!(response.status, StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(response.error_code(), "request_timeout");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
 }

@@ -72,3 +72,26 @@ async fn metrics_count_requests_by_route_template_and_report_the_pool() {
     assert!(text.contains("nimbus_db_pool_max 16"), "{text}");
     assert!(text.contains("nimbus_db_pool_connections"), "{text}");
 }
+
+#[tokio::test]
+async fn pooled_connections_carry_the_server_side_timeouts() {
+    let app = TestApp::new().await;
+    let config = &app.state.config.database;
+    let mut conn = app.db.pool.acquire().await.unwrap();
+    let statement: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    let idle: String = sqlx::query_scalar("SHOW idle_in_transaction_session_timeout")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        statement,
+        format!("{}s", config.statement_timeout.as_secs())
+    );
+    assert_eq!(
+        idle,
+        format!("{}s", config.idle_in_transaction_timeout.as_secs())
+    );
+}
