@@ -4,6 +4,8 @@
 //! compiles to `wasm32-unknown-unknown`; the `server` feature adds OpenAPI schema derives.
 
 pub mod error;
+pub mod ids;
 pub mod ops;
+pub mod rbac;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};

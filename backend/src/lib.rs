@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod ops;
+pub mod rbac;
 pub mod server;
 pub mod state;
 pub mod telemetry;

@@ -1,0 +1,32 @@
+//! Typed ids: a `ProjectId` cannot be passed where a `TenantId` is expected.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! typed_id {
+    ($($name:ident: $doc:literal,)+) => {$(
+        #[doc = $doc]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+        #[serde(transparent)]
+        pub struct $name(pub uuid::Uuid);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                uuid::Uuid::parse_str(s).map(Self)
+            }
+        }
+    )+};
+}
+
+typed_id! {
+    TenantId: "An organization served by this installation.",
+    ProjectId: "A group of resources and costs inside a tenant.",
+    UserId: "A person who signs in.",
+}
