@@ -149,9 +149,7 @@ async fn serve_with(
     database: &Database,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Failure> {
-    db::migrate(&database.pool)
-        .await
-        .map_err(|err| Failure::Runtime(DbError::from(err).to_string()))?;
+    database.migrate().await?;
     let http = config.http.clone();
     let state = AppState::new(config, database.pool.clone());
     let lifecycle = state.lifecycle.clone();
@@ -175,9 +173,9 @@ async fn serve_with(
 /// `nimbus migrate`: works with or without a running server.
 async fn migrate(config: &Config) -> Result<(), Failure> {
     let database = Database::open(config, ClusterOwnership::Borrow).await?;
-    let result = db::migrate(&database.pool).await;
+    let result = database.migrate().await;
     database.close().await;
-    result.map_err(|err| Failure::Runtime(DbError::from(err).to_string()))?;
+    result?;
     println!(
         "database schema is up to date (version {})",
         db::latest_known_migration()

@@ -11,28 +11,33 @@ use sqlx::{Connection, PgConnection};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// The `nimbus` binary of this workspace: beside this test binary's `deps/` directory. The
-/// README's test command builds it first; a bare `cargo test` builds it here once.
+/// The `nimbus` binary of this workspace, beside this test binary's `deps/` directory. The
+/// README's test command (`scripts/test`) builds it first; a binary older than the `nimbus`
+/// library these tests were linked with is stale, and the suite says so instead of testing it.
 fn nimbus_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let test_exe = std::env::current_exe().unwrap();
-        let profile_dir = test_exe.parent().and_then(Path::parent).unwrap();
-        let binary = profile_dir.join("nimbus");
-        if !binary.is_file() {
-            let status = std::process::Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "--quiet",
-                    "--workspace",
-                    "--bins",
-                    "--manifest-path",
-                ])
-                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
-                .status()
-                .unwrap();
-            assert!(status.success(), "cannot build the nimbus binary");
-        }
+        let deps = test_exe.parent().unwrap();
+        let binary = deps.parent().unwrap().join("nimbus");
+        let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let newest_library = std::fs::read_dir(deps)
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| {
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                name.starts_with("libnimbus-") && name.ends_with(".rlib")
+            })
+            .filter_map(|path| modified(&path))
+            .max();
+        let built = modified(&binary);
+        assert!(
+            built.is_some() && built >= newest_library,
+            "{} is missing or older than the code under test: run scripts/test \
+             (or `cargo build --workspace --all-targets` before `cargo test`)",
+            binary.display()
+        );
         binary
     })
 }

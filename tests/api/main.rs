@@ -3,6 +3,7 @@
 mod cli;
 mod errors;
 mod frontend;
+mod isolation;
 mod openapi;
 mod ops;
 mod plumbing;

@@ -30,10 +30,8 @@ async fn a_database_restart_gives_fast_503s_then_recovers_without_a_server_resta
     let cluster = &throwaway.cluster;
     let mut config = test_config(None);
     config.database.acquire_timeout = Duration::from_millis(500);
-    let pool = nimbus::db::connect(cluster.connect_options("nimbus"), &config.database)
-        .await
-        .unwrap();
-    nimbus::db::migrate(&pool).await.unwrap();
+    nimbus_tests::migrate(&cluster.connect_options("nimbus")).await;
+    let pool = nimbus::db::app_pool(cluster.connect_options("nimbus"), &config.database);
     let state = AppState::new(config, pool);
     let probe = Router::new()
         .route("/api/test/tenants", get(count_tenants))

@@ -67,14 +67,7 @@ impl TestPostgres {
             .await
             .unwrap();
         conn.close().await.unwrap();
-        let pool = PgPool::connect_with(admin.clone().database(&template))
-            .await
-            .unwrap();
-        nimbus::db::migrate(&pool)
-            .await
-            .expect("migrations apply to an empty database");
-        // A template must have no connections when it is copied.
-        pool.close().await;
+        migrate(&admin.clone().database(&template)).await;
         Self {
             admin,
             template,
@@ -105,16 +98,26 @@ impl TestPostgres {
             .unwrap();
         conn.close().await.unwrap();
         let options = self.admin.clone().database(&name);
-        let pool = nimbus::db::connect(options.clone(), &Config::default().database)
-            .await
-            .unwrap();
+        let pool = nimbus::db::app_pool(options.clone(), &Config::default().database);
         TestDatabase { pool, options }
     }
 }
 
+/// Applies the migrations as the owner, over one connection (a template must have none left).
+pub async fn migrate(owner: &PgConnectOptions) {
+    let mut conn = PgConnection::connect_with(owner).await.unwrap();
+    nimbus::db::MIGRATOR
+        .run(&mut conn)
+        .await
+        .expect("migrations apply");
+    conn.close().await.unwrap();
+}
+
 /// A database of one test.
 pub struct TestDatabase {
+    /// The application pool: queries run as the application role, under row-level security.
     pub pool: PgPool,
+    /// The owner's options: for setup that must bypass the application role.
     pub options: PgConnectOptions,
 }
 

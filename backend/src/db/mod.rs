@@ -5,9 +5,10 @@ pub mod embedded;
 
 use std::time::Duration;
 
-use sqlx::PgPool;
+use nimbus_api_types::ids::TenantId;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::config::{Config, ConfigError, DatabaseConfig};
 use embedded::{EmbeddedCluster, EmbeddedError, Started};
@@ -28,6 +29,8 @@ pub enum DbError {
     Unreachable { target: String, source: sqlx::Error },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsafe database role: {0}")]
+    UnsafeAppRole(String),
 }
 
 impl DbError {
@@ -39,6 +42,7 @@ impl DbError {
             Self::Config(_) => true,
             Self::Embedded(err) => err.is_configuration(),
             Self::Unreachable { .. } | Self::Migrate(_) => false,
+            Self::UnsafeAppRole(_) => true,
         }
     }
 }
@@ -54,57 +58,67 @@ pub enum ClusterOwnership {
     Borrow,
 }
 
-/// An open database: the pool and, when embedded, the cluster behind it.
+/// An open database: the owner's connection options (for migrations), the application pool
+/// and, when embedded, the cluster behind it.
 pub struct Database {
+    /// Connections of the application role: row-level security applies to every query.
     pub pool: PgPool,
     /// A human description for logs: the embedded data directory or the redacted URL.
     pub description: String,
+    owner: PgConnectOptions,
     cluster: Option<(EmbeddedCluster, bool)>,
 }
 
 impl Database {
-    /// Opens the configured database, starting the embedded cluster when no URL is set.
+    /// Opens the configured database, starting the embedded cluster when no URL is set, and
+    /// checks that it answers. The pool connects lazily: its role exists once migrations ran.
     pub async fn open(config: &Config, ownership: ClusterOwnership) -> Result<Self, DbError> {
-        match &config.database_url {
-            Some(url) => {
-                let options = url.connect_options()?;
-                let pool = connect(options, &config.database).await.map_err(|source| {
-                    DbError::Unreachable {
-                        target: url.redacted(),
-                        source,
-                    }
-                })?;
-                Ok(Self {
-                    pool,
-                    description: url.redacted(),
-                    cluster: None,
-                })
-            }
+        let (owner, description, cluster) = match &config.database_url {
+            Some(url) => (url.connect_options()?, url.redacted(), None),
             None => {
                 let cluster = EmbeddedCluster::locate(&config.data_dir)?;
                 let started = cluster.ensure_running().await?;
                 let stop_on_close = ownership == ClusterOwnership::Own || started == Started::Now;
                 let description =
                     format!("embedded PostgreSQL in {}", cluster.data_dir().display());
-                let options = cluster.connect_options(EMBEDDED_DATABASE);
-                match connect(options, &config.database).await {
-                    Ok(pool) => Ok(Self {
-                        pool,
-                        description,
-                        cluster: Some((cluster, stop_on_close)),
-                    }),
-                    Err(source) => {
-                        if stop_on_close {
-                            cluster.stop().await.ok();
-                        }
-                        Err(DbError::Unreachable {
-                            target: description,
-                            source,
-                        })
-                    }
-                }
+                (
+                    cluster.connect_options(EMBEDDED_DATABASE),
+                    description,
+                    Some((cluster, stop_on_close)),
+                )
             }
+        };
+        let database = Self {
+            pool: app_pool(owner.clone(), &config.database),
+            description,
+            owner,
+            cluster,
+        };
+        if let Err(source) = database.owner_connection().await {
+            let target = database.description.clone();
+            database.close().await;
+            return Err(DbError::Unreachable { target, source });
         }
+        Ok(database)
+    }
+
+    async fn owner_connection(&self) -> Result<PgConnection, sqlx::Error> {
+        PgConnection::connect_with(&self.owner).await
+    }
+
+    /// Applies pending migrations as the owner, then checks the application role.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        let mut conn = self
+            .owner_connection()
+            .await
+            .map_err(|source| DbError::Unreachable {
+                target: self.description.clone(),
+                source,
+            })?;
+        let migrated = MIGRATOR.run(&mut conn).await;
+        conn.close().await.ok();
+        migrated?;
+        check_app_role(&self.pool).await
     }
 
     /// Closes the pool, then stops the embedded cluster if this process owns it.
@@ -118,12 +132,15 @@ impl Database {
     }
 }
 
-/// Builds the pool with the timeouts every request relies on, and checks it can connect.
-pub async fn connect(
-    options: PgConnectOptions,
-    config: &DatabaseConfig,
-) -> Result<PgPool, sqlx::Error> {
-    let options = options.application_name("nimbus").options([
+/// The role every application query runs as: it owns no table and cannot bypass row-level
+/// security (created by the migrations; see docs/decisions/0004-row-level-security.md).
+pub const APP_ROLE: &str = "nimbus_app";
+
+/// The application pool over the owner's connection options: each new connection switches to
+/// [`APP_ROLE`] and carries the server-side timeouts every request relies on. Connects lazily.
+#[must_use]
+pub fn app_pool(owner: PgConnectOptions, config: &DatabaseConfig) -> PgPool {
+    let options = owner.application_name("nimbus").options([
         ("statement_timeout", millis(config.statement_timeout)),
         (
             "idle_in_transaction_session_timeout",
@@ -137,17 +154,55 @@ pub async fn connect(
         // by itself once the database is back.
         .test_before_acquire(true)
         .idle_timeout(Duration::from_secs(300))
-        .connect_with(options)
-        .await
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                sqlx::raw_sql("SET ROLE nimbus_app").execute(conn).await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(options)
 }
 
 fn millis(duration: Duration) -> String {
     format!("{}ms", duration.as_millis())
 }
 
-/// Applies pending migrations.
-pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    MIGRATOR.run(pool).await
+/// The start-up self-check of the second wall: the pool's role must be the application role,
+/// not a superuser, without `BYPASSRLS`, and owner of no table (owners skip RLS unless forced).
+pub async fn check_app_role(pool: &PgPool) -> Result<(), DbError> {
+    let role = sqlx::query!(
+        r#"SELECT current_user AS "name!", r.rolsuper AS "superuser!", r.rolbypassrls AS "bypass_rls!",
+                  (SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid) AS "owned!"
+           FROM pg_roles r WHERE r.rolname = current_user"#
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(|source| DbError::Unreachable { target: "the application pool".to_owned(), source })?;
+    if role.name != APP_ROLE || role.superuser || role.bypass_rls || role.owned > 0 {
+        return Err(DbError::UnsafeAppRole(format!(
+            "queries run as `{}` (superuser: {}, bypassrls: {}, owns {} relations); expected `{APP_ROLE}` \
+             without privileges that skip row-level security",
+            role.name, role.superuser, role.bypass_rls, role.owned
+        )));
+    }
+    Ok(())
+}
+
+/// Opens a transaction scoped to one tenant: row-level security shows and accepts only that
+/// tenant's rows. `set_config(…, true)` is transaction-local, so a pooled connection never
+/// carries a tenant into its next use. Every repository function goes through this.
+pub async fn begin_for_tenant(
+    pool: &PgPool,
+    tenant: TenantId,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query_scalar!(
+        r#"SELECT set_config('app.tenant_id', $1, true) AS "tenant!""#,
+        tenant.to_string()
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(tx)
 }
 
 /// The newest migration version this binary knows.
