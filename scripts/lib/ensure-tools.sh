@@ -56,3 +56,10 @@ ensure_sqlx_cli() {
     cargo install --quiet --locked sqlx-cli --version 0.9.0 --no-default-features --features postgres,rustls >&2
   fi
 }
+
+ensure_chromium() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    say "installing Chromium for the browser tests (Debian package chromium)"
+    apt_install chromium
+  fi
+}
