@@ -254,20 +254,23 @@ async fn serve_runs_on_its_own_postgres_stops_it_on_sigterm_and_reuses_its_data(
     assert!(!cluster.is_running().await.unwrap());
 }
 
-#[tokio::test]
-async fn migrate_starts_the_embedded_database_only_for_its_own_duration() {
-    let dir = data_dir();
+/// Runs `nimbus migrate` on a data directory and expects it to succeed.
+async fn migrate_successfully(data_dir: &Path) -> Output {
     let output = run(nimbus()
         .await
         .arg("migrate")
         .arg("--data-dir")
-        .arg(dir.path()))
+        .arg(data_dir))
     .await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    output
+}
+
+#[tokio::test]
+async fn migrate_starts_the_embedded_database_only_for_its_own_duration() {
+    let dir = data_dir();
+    let output = migrate_successfully(dir.path()).await;
     assert!(String::from_utf8_lossy(&output.stdout).contains("up to date"));
     let cluster = EmbeddedCluster::locate(dir.path()).unwrap();
     assert!(
@@ -280,17 +283,7 @@ async fn migrate_starts_the_embedded_database_only_for_its_own_duration() {
 async fn migrate_leaves_a_running_servers_database_running() {
     let dir = data_dir();
     let (child, base) = spawn_serve(dir.path()).await;
-    let output = run(nimbus()
-        .await
-        .arg("migrate")
-        .arg("--data-dir")
-        .arg(dir.path()))
-    .await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    migrate_successfully(dir.path()).await;
     let readiness = reqwest::Client::new()
         .get(format!("{base}/readyz"))
         .send()
