@@ -1,5 +1,6 @@
 //! The Nimbus API suite: one binary, real PostgreSQL, each test with its own database.
 
+mod audit;
 mod browser;
 mod cli;
 mod errors;
