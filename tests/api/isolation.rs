@@ -3,20 +3,9 @@
 
 use nimbus::db::begin_for_tenant;
 use nimbus_api_types::ids::TenantId;
-use nimbus_tests::postgres;
+use nimbus_tests::{create_tenant, postgres};
 use sqlx::PgPool;
 use uuid::Uuid;
-
-async fn create_tenant(pool: &PgPool, slug: &str) -> TenantId {
-    let id = Uuid::new_v4();
-    sqlx::query("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $2)")
-        .bind(id)
-        .bind(slug)
-        .execute(pool)
-        .await
-        .unwrap();
-    TenantId(id)
-}
 
 async fn create_project(pool: &PgPool, tenant: TenantId, name: &str) -> Uuid {
     let id = Uuid::new_v4();

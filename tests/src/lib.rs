@@ -113,6 +113,18 @@ pub async fn migrate(owner: &PgConnectOptions) {
     conn.close().await.unwrap();
 }
 
+/// Inserts a tenant directly (tenants are not tenant-scoped rows), for tests that need one.
+pub async fn create_tenant(pool: &PgPool, slug: &str) -> nimbus_api_types::ids::TenantId {
+    let id = uuid::Uuid::new_v4();
+    sqlx::query("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $2)")
+        .bind(id)
+        .bind(slug)
+        .execute(pool)
+        .await
+        .unwrap();
+    nimbus_api_types::ids::TenantId(id)
+}
+
 /// A database of one test.
 pub struct TestDatabase {
     /// The application pool: queries run as the application role, under row-level security.
