@@ -1,7 +1,7 @@
 //! The one error type at the HTTP boundary.
 //!
 //! Handlers return `Result<_, AppError>`. An error carries a stable [`ErrorCode`] (defined in
-//! `api-types`), a message for people and optional details. Server faults keep their cause for
+//! `api-types`), and a message for people. Server faults keep their cause for
 //! the log and send only a generic message: internals never reach the client.
 
 use std::borrow::Cow;
@@ -23,7 +23,6 @@ const RETRY_AFTER_UNAVAILABLE_SECS: u32 = 2;
 pub struct AppError {
     code: ErrorCode,
     message: Cow<'static, str>,
-    details: Option<serde_json::Value>,
     retry_after_secs: Option<u32>,
     cause: Option<Cause>,
 }
@@ -33,20 +32,9 @@ impl AppError {
         Self {
             code,
             message: message.into(),
-            details: None,
             retry_after_secs: None,
             cause: None,
         }
-    }
-
-    #[must_use]
-    pub fn with_details(mut self, details: serde_json::Value) -> Self {
-        self.details = Some(details);
-        self
-    }
-
-    pub fn not_found(what: &'static str) -> Self {
-        Self::new(ErrorCode::NotFound, format!("{what} not found"))
     }
 
     /// The database cannot be reached right now: 503 with `Retry-After`.
@@ -67,11 +55,6 @@ impl AppError {
             cause: Some(cause.into()),
             ..Self::new(ErrorCode::Internal, "an unexpected error occurred")
         }
-    }
-
-    #[must_use]
-    pub fn code(&self) -> ErrorCode {
-        self.code
     }
 
     fn status(&self) -> StatusCode {
@@ -98,7 +81,7 @@ impl IntoResponse for AppError {
             error: ErrorDetail {
                 code: self.code,
                 message: self.message.into_owned(),
-                details: self.details,
+                details: None,
             },
         };
         let mut response = (status, axum::Json(body)).into_response();

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use nimbus::db::embedded::EmbeddedCluster;
+use nimbus_tests::status_of;
 use sqlx::{Connection, PgConnection};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -196,21 +197,11 @@ async fn terminate(mut child: Child) {
 async fn serve_runs_on_its_own_postgres_stops_it_on_sigterm_and_reuses_its_data() {
     let dir = data_dir();
     let (child, base) = spawn_serve(dir.path()).await;
-    let client = reqwest::Client::new();
     for path in ["/healthz", "/readyz", "/api/v1/openapi.json", "/api/docs"] {
-        let response = client.get(format!("{base}{path}")).send().await.unwrap();
-        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(status_of(&format!("{base}{path}")).await, 200, "{path}");
     }
     // `/` answers even before the dashboard is built, saying how to build it.
-    assert_eq!(
-        client
-            .get(format!("{base}/"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        503
-    );
+    assert_eq!(status_of(&format!("{base}/")).await, 503);
 
     let cluster = EmbeddedCluster::locate(dir.path()).unwrap();
     let mut conn = PgConnection::connect_with(&cluster.connect_options("nimbus"))
@@ -232,15 +223,7 @@ async fn serve_runs_on_its_own_postgres_stops_it_on_sigterm_and_reuses_its_data(
     assert!(!dir.path().join("postgres/postmaster.pid").exists());
 
     let (child, base) = spawn_serve(dir.path()).await;
-    assert_eq!(
-        client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(status_of(&format!("{base}/readyz")).await, 200);
     let mut conn = PgConnection::connect_with(&cluster.connect_options("nimbus"))
         .await
         .unwrap();
@@ -284,11 +267,10 @@ async fn migrate_leaves_a_running_servers_database_running() {
     let dir = data_dir();
     let (child, base) = spawn_serve(dir.path()).await;
     migrate_successfully(dir.path()).await;
-    let readiness = reqwest::Client::new()
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(readiness.status(), 200, "the server lost its database");
+    assert_eq!(
+        status_of(&format!("{base}/readyz")).await,
+        200,
+        "the server lost its database"
+    );
     terminate(child).await;
 }

@@ -34,26 +34,25 @@ async fn two_tenants(pool: &PgPool) -> (TenantId, TenantId) {
 /// Deliberately unfiltered: what a repository bug would run.
 const ALL_PROJECTS: &str = "SELECT name FROM projects ORDER BY name";
 
+/// The project names the unfiltered query returns in a transaction of `tenant`.
+async fn names_seen_by(pool: &PgPool, tenant: TenantId) -> Vec<String> {
+    let mut tx = begin_for_tenant(pool, tenant).await.unwrap();
+    let names = sqlx::query_scalar(ALL_PROJECTS)
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    names
+}
+
 #[tokio::test]
 async fn a_query_that_forgets_its_tenant_filter_sees_only_the_current_tenant() {
     let db = postgres().await.fresh_database().await;
     let (a, b) = two_tenants(&db.pool).await;
 
-    let mut tx = begin_for_tenant(&db.pool, a).await.unwrap();
-    let names: Vec<String> = sqlx::query_scalar(ALL_PROJECTS)
-        .fetch_all(&mut *tx)
-        .await
-        .unwrap();
-    assert_eq!(names, ["a-one", "a-two"]);
-    tx.commit().await.unwrap();
+    assert_eq!(names_seen_by(&db.pool, a).await, ["a-one", "a-two"]);
 
-    let mut tx = begin_for_tenant(&db.pool, b).await.unwrap();
-    let names: Vec<String> = sqlx::query_scalar(ALL_PROJECTS)
-        .fetch_all(&mut *tx)
-        .await
-        .unwrap();
-    assert_eq!(names, ["b-one"]);
-    tx.commit().await.unwrap();
+    assert_eq!(names_seen_by(&db.pool, b).await, ["b-one"]);
 
     // No tenant at all: nothing, not everything.
     let names: Vec<String> = sqlx::query_scalar(ALL_PROJECTS)
@@ -148,12 +147,11 @@ async fn a_row_for_another_tenant_cannot_be_written_or_changed() {
     assert_eq!(deleted.rows_affected(), 0);
     tx.commit().await.unwrap();
 
-    let mut tx = begin_for_tenant(&db.pool, b).await.unwrap();
-    let names: Vec<String> = sqlx::query_scalar(ALL_PROJECTS)
-        .fetch_all(&mut *tx)
-        .await
-        .unwrap();
-    assert_eq!(names, ["b-one"], "B's project is unchanged");
+    assert_eq!(
+        names_seen_by(&db.pool, b).await,
+        ["b-one"],
+        "B's project is unchanged"
+    );
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use nimbus::state::AppState;
-use nimbus_tests::{postgres, test_config};
+use nimbus_tests::{postgres, status_of, test_config};
 use tokio::sync::oneshot;
 
 struct RunningServer {
@@ -55,23 +55,10 @@ async fn shutdown_turns_readiness_off_first_then_lets_in_flight_requests_finish(
         Duration::from_millis(1500),
     )
     .await;
-    let client = reqwest::Client::new();
     let base = format!("http://{}", server.address);
-    assert_eq!(
-        client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(status_of(&format!("{base}/readyz")).await, 200);
 
-    let in_flight = tokio::spawn({
-        let client = client.clone();
-        let url = format!("{base}/api/test/slow");
-        async move { client.get(url).send().await }
-    });
+    let in_flight = tokio::spawn(reqwest::get(format!("{base}/api/test/slow")));
     tokio::time::sleep(Duration::from_millis(200)).await;
     server.stop.send(()).unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -116,7 +103,7 @@ async fn serve_returns_at_the_drain_deadline_even_with_requests_in_flight() {
     )
     .await;
     let url = format!("http://{}/api/test/slow", server.address);
-    let in_flight = tokio::spawn(async move { reqwest::Client::new().get(url).send().await });
+    let in_flight = tokio::spawn(reqwest::get(url));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
     server.stop.send(()).unwrap();

@@ -308,6 +308,15 @@ pub async fn spawn_server(router: Router) -> SocketAddr {
     address
 }
 
+/// The status of a GET to a server on a real socket.
+pub async fn status_of(url: &str) -> u16 {
+    reqwest::get(url)
+        .await
+        .expect("the server answers")
+        .status()
+        .as_u16()
+}
+
 /// A minimal built web directory (what `scripts/build-web` produces), for serving tests.
 pub fn fake_web_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,6 @@ mod metrics;
 pub use metrics::{HttpLabels, Metrics};
 
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::writer::MakeWriterExt;
 
 use crate::config::LogFormat;
 
@@ -19,7 +18,7 @@ pub fn init(format: LogFormat) {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr.with_max_level(tracing::Level::TRACE));
+        .with_writer(std::io::stderr);
     // A second initialisation (tests, embedded use) keeps the first subscriber: ignoring is right.
     let _already_set = match format {
         LogFormat::Text => builder.try_init(),
