@@ -29,4 +29,9 @@ typed_id! {
     TenantId: "An organization served by this installation.",
     ProjectId: "A group of resources and costs inside a tenant.",
     UserId: "A person who signs in.",
+    RoleId: "A tenant's custom role.",
+    RoleBindingId: "One role given to one member, tenant-wide or in one project.",
+    InvitationId: "An invitation to join a tenant.",
+    ApiTokenId: "An API token (never its secret).",
+    SessionId: "A signed-in session of a user.",
 }

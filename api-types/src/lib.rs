@@ -4,6 +4,7 @@
 //! compiles to `wasm32-unknown-unknown`; the `server` feature adds OpenAPI schema derives.
 
 pub mod error;
+pub mod identity;
 pub mod ids;
 pub mod ops;
 pub mod rbac;

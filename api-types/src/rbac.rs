@@ -23,6 +23,12 @@ macro_rules! permissions {
             pub const fn as_str(self) -> &'static str {
                 match self { $(Permission::$variant => $name,)+ }
             }
+
+            /// The permission with this wire name.
+            #[must_use]
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name { $($name => Some(Permission::$variant),)+ _ => None }
+            }
         }
     };
 }
@@ -77,6 +83,24 @@ impl BuiltinRole {
         Self::Finance,
         Self::Viewer,
     ];
+
+    /// The stable wire name, such as `admin`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Operator => "operator",
+            Self::Finance => "finance",
+            Self::Viewer => "viewer",
+        }
+    }
+
+    /// The role with this wire name.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|role| role.as_str() == name)
+    }
 
     /// The permissions the role grants. `tenants:manage` belongs to platform administrators,
     /// never to a tenant role.
@@ -153,6 +177,15 @@ mod tests {
             assert_eq!(json, permission.as_str());
             let back: Permission = serde_json::from_value(json).unwrap();
             assert_eq!(back, *permission);
+            assert_eq!(Permission::from_name(permission.as_str()), Some(*permission));
+        }
+    }
+
+    #[test]
+    fn builtin_role_names_match_serde() {
+        for role in BuiltinRole::ALL {
+            assert_eq!(serde_json::to_value(role).unwrap(), role.as_str());
+            assert_eq!(BuiltinRole::from_name(role.as_str()), Some(role));
         }
     }
 

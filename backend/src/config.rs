@@ -37,6 +37,32 @@ pub struct Config {
     pub log_format: LogFormat,
     pub http: HttpConfig,
     pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// A browser session ends after this long without a request.
+    #[serde(with = "humantime_serde")]
+    pub session_idle_timeout: Duration,
+    /// A browser or token session ends this long after sign-in, active or not.
+    #[serde(with = "humantime_serde")]
+    pub session_lifetime: Duration,
+    /// Lifetime of a JWT access token from `POST /api/v1/auth/token`.
+    #[serde(with = "humantime_serde")]
+    pub access_token_lifetime: Duration,
+    /// How long a resolved credential is reused without asking the database: the longest a
+    /// revoked session, token or disabled user keeps working on one server. Zero disables it.
+    #[serde(with = "humantime_serde")]
+    pub principal_cache_ttl: Duration,
+    /// Lifetime of invitation, password-reset and setup links.
+    #[serde(with = "humantime_serde")]
+    pub link_lifetime: Duration,
+    /// Attempts per minute on sign-in, token, reset and invitation endpoints, per client IP.
+    pub attempts_per_minute_per_ip: u32,
+    /// Attempts per minute on the same endpoints, per account (e-mail address).
+    pub attempts_per_minute_per_account: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -101,6 +127,15 @@ impl Default for Config {
                 acquire_timeout: Duration::from_secs(3),
                 statement_timeout: Duration::from_secs(20),
                 idle_in_transaction_timeout: Duration::from_secs(30),
+            },
+            auth: AuthConfig {
+                session_idle_timeout: Duration::from_secs(2 * 60 * 60),
+                session_lifetime: Duration::from_secs(7 * 24 * 60 * 60),
+                access_token_lifetime: Duration::from_secs(5 * 60),
+                principal_cache_ttl: Duration::from_secs(5),
+                link_lifetime: Duration::from_secs(72 * 60 * 60),
+                attempts_per_minute_per_ip: 30,
+                attempts_per_minute_per_account: 10,
             },
         }
     }
@@ -179,10 +214,27 @@ impl Config {
                 return fail(format!("{name} must be greater than zero"));
             }
         }
+        if self.auth.attempts_per_minute_per_ip == 0 || self.auth.attempts_per_minute_per_account == 0 {
+            return fail("auth.attempts_per_minute_per_ip and _per_account must be at least 1".into());
+        }
+        if self.auth.session_idle_timeout.is_zero() || self.auth.access_token_lifetime.is_zero() {
+            return fail("auth.session_idle_timeout and auth.access_token_lifetime must be greater than zero".into());
+        }
         if self.http.body_limit_bytes < 1024 {
             return fail("http.body_limit_bytes must be at least 1024".into());
         }
         Ok(())
+    }
+
+    /// The URL users reach Nimbus at, without a trailing slash: `public_url`, or the listen
+    /// address over plain HTTP. Links in invitations and the setup message start with it; it is
+    /// also the `iss` of access tokens.
+    #[must_use]
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
     }
 
     /// Whether responses should carry HSTS: only when users reach Nimbus over TLS.
@@ -327,6 +379,11 @@ impl From<Origin> for String {
 pub struct PublicUrl(String);
 
 impl PublicUrl {
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     #[must_use]
     pub fn is_https(&self) -> bool {
         self.0.starts_with("https://")

@@ -49,6 +49,15 @@ impl AppError {
         }
     }
 
+    /// Too many attempts: 429 with `Retry-After` (whole seconds, at least one).
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let secs = u32::try_from(wait.as_secs().saturating_add(1)).unwrap_or(u32::MAX);
+        Self {
+            retry_after_secs: Some(secs),
+            ..Self::new(ErrorCode::RateLimited, "too many attempts; retry later")
+        }
+    }
+
     /// An unexpected fault. The cause is logged; the client sees a generic message.
     pub fn internal(cause: impl Into<Cause>) -> Self {
         Self {

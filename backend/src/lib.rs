@@ -15,11 +15,14 @@ pub mod rbac;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod tenants;
+pub mod users;
 
 use axum::{Extension, Router};
 use nimbus_api_types::{ErrorBody, ErrorCode, ErrorDetail};
-use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::http::api_docs::OpenApiDocument;
@@ -34,16 +37,56 @@ use crate::state::AppState;
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     tags(
+        (name = "auth", description = "Sign-in, tokens, the caller and its sessions"),
+        (name = "tenants", description = "Organizations and their settings"),
+        (name = "projects", description = "Groups of resources and costs inside a tenant"),
+        (name = "users", description = "Members of the tenant and invitations"),
+        (name = "roles", description = "Built-in and custom roles, and who holds them where"),
+        (name = "api-tokens", description = "Tokens for integrations"),
+        (name = "audit", description = "Who did what, when"),
         (name = "operations", description = "Liveness, readiness and metrics"),
         (name = "meta", description = "This API's own description"),
     ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
+    modifiers(&SecuritySchemes),
 )]
 struct ApiDoc;
+
+/// The two ways to authenticate. An operation's security requirement lists, as scopes, the
+/// permission it needs in the caller's tenant (none: any signed-in caller).
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("API token (nimbus_pat_…) or JWT access token")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                auth::principal::SESSION_COOKIE,
+                "Browser session from POST /api/v1/auth/login; unsafe methods also need X-CSRF-Token",
+            ))),
+        );
+    }
+}
 
 /// Every documented route with its OpenAPI description. Each domain adds its `routes()` here.
 fn documented_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::handlers::routes())
+        .merge(auth::api_tokens::routes())
+        .merge(tenants::routes())
+        .merge(users::handlers::routes())
+        .merge(rbac::handlers::routes())
+        .merge(audit::handlers::routes())
         .merge(ops::routes())
         .merge(http::api_docs::routes())
 }

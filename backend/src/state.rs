@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use sqlx::PgPool;
 
+use crate::auth::AuthState;
 use crate::config::Config;
 use crate::telemetry::Metrics;
 
@@ -14,12 +15,14 @@ pub struct AppState {
     pub db: PgPool,
     pub metrics: Arc<Metrics>,
     pub lifecycle: Lifecycle,
+    pub auth: Arc<AuthState>,
 }
 
 impl AppState {
     #[must_use]
     pub fn new(config: Config, db: PgPool) -> Self {
         Self {
+            auth: Arc::new(AuthState::new(&config)),
             config: Arc::new(config),
             db,
             metrics: Arc::new(Metrics::new()),

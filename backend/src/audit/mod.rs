@@ -4,6 +4,8 @@
 //! Every mutation calls [`record`] with the transaction it runs in. Entries never carry secrets:
 //! targets are ids and names, details are chosen fields, never request bodies.
 
+pub mod handlers;
+
 use std::net::IpAddr;
 
 use nimbus_api_types::ids::TenantId;

@@ -5,7 +5,7 @@ pub mod embedded;
 
 use std::time::Duration;
 
-use nimbus_api_types::ids::TenantId;
+use nimbus_api_types::ids::{TenantId, UserId};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
@@ -196,13 +196,31 @@ pub async fn begin_for_tenant(
     tenant: TenantId,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    set_tenant(&mut tx, tenant).await?;
+    Ok(tx)
+}
+
+/// Scopes an open transaction to `tenant` (for code that learns the tenant mid-transaction,
+/// such as an API token lookup).
+pub async fn set_tenant(conn: &mut PgConnection, tenant: TenantId) -> Result<(), sqlx::Error> {
     sqlx::query_scalar!(
         r#"SELECT set_config('app.tenant_id', $1, true) AS "tenant!""#,
         tenant.to_string()
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(conn)
     .await?;
-    Ok(tx)
+    Ok(())
+}
+
+/// Lets an open transaction see `user`'s own memberships in every tenant (to list or pick one).
+pub async fn set_user(conn: &mut PgConnection, user: UserId) -> Result<(), sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT set_config('app.user_id', $1, true) AS "user!""#,
+        user.to_string()
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(())
 }
 
 /// The newest migration version this binary knows.

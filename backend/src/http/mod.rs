@@ -4,6 +4,7 @@
 pub mod api_docs;
 pub mod extract;
 pub mod frontend;
+pub mod paging;
 mod middleware;
 
 use std::time::Duration;

@@ -117,6 +117,17 @@ impl Authority {
         held.contains(Permission::RolesManage) && grant.permissions.is_subset_of(held)
     }
 
+    /// Whether this authority holds everything `other` holds, at every scope: who may disable
+    /// or remove a member (an Admin cannot lock out an Owner).
+    #[must_use]
+    pub fn covers(&self, other: &Authority) -> bool {
+        other.tenant_wide.is_subset_of(self.tenant_wide)
+            && other
+                .per_project
+                .iter()
+                .all(|(project, held)| held.is_subset_of(self.at(Scope::Project(*project))))
+    }
+
     /// This authority narrowed to `scope` ∩ `permissions`: what an API token created by this
     /// principal with that scope may carry. Never wider than the creator.
     #[must_use]
@@ -135,6 +146,21 @@ mod tests {
 
     fn project(n: u128) -> ProjectId {
         ProjectId(uuid::Uuid::from_u128(n))
+    }
+
+    #[test]
+    fn covers_compares_every_scope() {
+        let mut admin = Authority::default();
+        admin.bind(Scope::Tenant, PermissionSet::role(BuiltinRole::Admin));
+        let mut owner = Authority::default();
+        owner.bind(Scope::Tenant, PermissionSet::role(BuiltinRole::Owner));
+        assert!(owner.covers(&admin));
+        assert!(!admin.covers(&owner));
+        let mut project_owner = Authority::default();
+        project_owner.bind(Scope::Project(project(1)), PermissionSet::role(BuiltinRole::Owner));
+        assert!(!admin.covers(&project_owner), "Owner permissions in a project exceed Admin");
+        assert!(owner.covers(&project_owner));
+        assert!(admin.covers(&Authority::default()));
     }
 
     #[test]

@@ -1,0 +1,370 @@
+//! Sign-in, sign-out, the token endpoint, setup, passwords, the caller (`/me`) and its sessions.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use nimbus_api_types::ErrorCode;
+use nimbus_api_types::identity::{
+    ChangePassword, Login, Me, PasswordReset, PlatformSetup, Session, SessionKind, SwitchTenant,
+    TokenRequest, TokenResponse, User,
+};
+use nimbus_api_types::ids::{SessionId, TenantId, UserId};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{Authenticated, RequestMeta};
+use super::password::{self, Password, PasswordHashString};
+use super::principal::{Credential, Principal, session_cookie, tenant_authority};
+use super::secret::SecretHash;
+use super::session::{self, Refresh};
+use crate::audit::{self, Outcome};
+use crate::error::AppError;
+use crate::http::extract::{Json, Path};
+use crate::state::AppState;
+use crate::users::{self, Email, repo as users_repo};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(token))
+        .routes(routes!(setup))
+        .routes(routes!(change_password))
+        .routes(routes!(reset_password))
+        .routes(routes!(jwks))
+        .routes(routes!(me))
+        .routes(routes!(switch_tenant))
+        .routes(routes!(list_sessions))
+        .routes(routes!(revoke_session))
+}
+
+/// One message for every failed sign-in: it never says whether the account exists.
+fn bad_credentials() -> AppError {
+    AppError::new(ErrorCode::Unauthenticated, "the e-mail address or password is wrong")
+}
+
+/// Checks a password for an e-mail address; unknown addresses cost the same as known ones.
+async fn check_password(email: &Email, password: String, state: &AppState) -> Result<Option<users_repo::LoginAccount>, AppError> {
+    let account = users_repo::find_for_login(&state.db, email).await?;
+    let stored = account
+        .as_ref()
+        .and_then(|account| account.password_hash.clone())
+        .map(PasswordHashString);
+    let matches = password::verify(Password::new(password), stored)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(account.filter(|account| matches && !account.disabled))
+}
+
+/// Records a refused sign-in in its own transaction (there is no change to roll back).
+async fn audit_failed_sign_in(state: &AppState, meta: &RequestMeta, action: &'static str, email: &Email) -> Result<(), AppError> {
+    let mut tx = state.db.begin().await?;
+    audit::record(&mut tx, &meta.entry(None, "anonymous".into(), action, format!("email:{}", email.as_str()), Outcome::Failure)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The tenant a sign-in works in: the one asked for, else the user's first; `None` when the
+/// user belongs to none. Asking for a tenant the user is not in is an error.
+async fn pick_tenant(state: &AppState, user: UserId, slug: Option<&str>) -> Result<Option<TenantId>, AppError> {
+    let tenants = users_repo::tenants_of(&state.db, user).await?;
+    match slug {
+        Some(slug) => tenants
+            .iter()
+            .find(|tenant| tenant.slug == slug)
+            .map(|tenant| Some(tenant.id))
+            .ok_or_else(|| AppError::new(ErrorCode::NotFound, "you are not a member of that tenant")),
+        None => Ok(tenants.first().map(|tenant| tenant.id)),
+    }
+}
+
+/// Signs in to the dashboard: sets the session cookie and returns the caller with its CSRF token.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Login,
+    responses(
+        (status = 200, description = "Signed in; `Set-Cookie` carries the session", body = Me),
+        (status = 401, description = "Wrong e-mail address or password", body = nimbus_api_types::ErrorBody),
+        (status = 429, description = "Too many attempts", body = nimbus_api_types::ErrorBody),
+    ))]
+pub async fn login(State(state): State<AppState>, meta: RequestMeta, Json(body): Json<Login>) -> Result<Response, AppError> {
+    let email = Email::parse(&body.email).map_err(|_| bad_credentials())?;
+    state.auth.limits.check(meta.source_ip, Some(email.as_str()))?;
+    let Some(account) = check_password(&email, body.password, &state).await? else {
+        audit_failed_sign_in(&state, &meta, "auth.login", &email).await?;
+        return Err(bad_credentials());
+    };
+    let tenant = pick_tenant(&state, account.id, body.tenant.as_deref()).await?;
+    let lifetime = state.config.auth.session_lifetime;
+    let mut tx = state.db.begin().await?;
+    let started = session::start_browser(&mut tx, account.id, tenant, &meta, lifetime).await?;
+    let mut entry = meta.entry(tenant, format!("user:{}", account.id), "auth.login", format!("session:{}", started.id), Outcome::Success);
+    entry.details = serde_json::json!({ "kind": "browser" });
+    audit::record(&mut tx, &entry).await?;
+    tx.commit().await?;
+    let (tenant, authority) = tenant_authority(&state.db, account.id, tenant).await?;
+    let principal = Principal {
+        user: account.id,
+        platform_admin: account.platform_admin,
+        tenant,
+        authority,
+        credential: Credential::Session { id: started.id },
+        project: None,
+    };
+    let mut me = users::me(&state, &principal).await?;
+    me.csrf_token = Some(started.csrf_token);
+    let cookie = session::set_cookie(&started.cookie.plaintext, lifetime)?;
+    Ok(([(header::SET_COOKIE, cookie)], axum::Json(me)).into_response())
+}
+
+/// Signs out: ends the session behind the cookie or access token, and clears the cookie.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 204, description = "Signed out")))]
+pub async fn logout(State(state): State<AppState>, caller: Authenticated, headers: HeaderMap) -> Result<Response, AppError> {
+    let session = caller.principal.session().ok_or_else(|| {
+        AppError::new(ErrorCode::BadRequest, "API tokens have no session; revoke the token instead")
+    })?;
+    let mut tx = state.db.begin().await?;
+    session::revoke(&mut tx, session).await?;
+    audit::record(&mut tx, &caller.audit("auth.logout", format!("session:{session}"))).await?;
+    tx.commit().await?;
+    if let Some(cookie) = session_cookie(&headers) {
+        state.auth.cache.forget(cookie);
+    }
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, session::clear_cookie())]).into_response())
+}
+
+/// Issues a short-lived JWT access token and a single-use refresh token: sign in with a
+/// password (`grant_type=password`) or trade a refresh token (`grant_type=refresh_token`).
+/// Presenting a refresh token twice ends its session.
+#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", request_body = TokenRequest,
+    responses(
+        (status = 200, description = "A new access and refresh token", body = TokenResponse),
+        (status = 401, description = "Wrong credentials, or an invalid or reused refresh token", body = nimbus_api_types::ErrorBody),
+        (status = 429, description = "Too many attempts", body = nimbus_api_types::ErrorBody),
+    ))]
+pub async fn token(State(state): State<AppState>, meta: RequestMeta, Json(body): Json<TokenRequest>) -> Result<Json<TokenResponse>, AppError> {
+    let keys = state.auth.keys(&state.db).await?;
+    let auth = &state.config.auth;
+    let (user, session, tenant, refresh) = match body {
+        TokenRequest::Password { email, password, tenant } => {
+            let email = Email::parse(&email).map_err(|_| bad_credentials())?;
+            state.auth.limits.check(meta.source_ip, Some(email.as_str()))?;
+            let Some(account) = check_password(&email, password, &state).await? else {
+                audit_failed_sign_in(&state, &meta, "auth.token", &email).await?;
+                return Err(bad_credentials());
+            };
+            let tenant = pick_tenant(&state, account.id, Some(&tenant))
+                .await?
+                .ok_or_else(bad_credentials)?;
+            let mut tx = state.db.begin().await?;
+            let (session, refresh) = session::start_token_session(&mut tx, account.id, tenant, &meta, auth.session_lifetime).await?;
+            let mut entry = meta.entry(Some(tenant), format!("user:{}", account.id), "auth.token", format!("session:{session}"), Outcome::Success);
+            entry.details = serde_json::json!({ "grant_type": "password" });
+            audit::record(&mut tx, &entry).await?;
+            tx.commit().await?;
+            (account.id, session, tenant, refresh)
+        }
+        TokenRequest::RefreshToken { refresh_token } => {
+            state.auth.limits.check(meta.source_ip, None)?;
+            let mut tx = state.db.begin().await?;
+            match session::rotate(&mut tx, &refresh_token).await? {
+                Refresh::Rotated { session, user, tenant, refresh } => {
+                    let mut entry = meta.entry(Some(tenant), format!("user:{user}"), "auth.refresh", format!("session:{session}"), Outcome::Success);
+                    entry.details = serde_json::json!({ "grant_type": "refresh_token" });
+                    audit::record(&mut tx, &entry).await?;
+                    tx.commit().await?;
+                    (user, session, tenant, refresh)
+                }
+                Refresh::Reused { session, user } => {
+                    let mut entry = meta.entry(None, format!("user:{user}"), "auth.refresh_reuse", format!("session:{session}"), Outcome::Denied);
+                    entry.details = serde_json::json!({ "revoked": "session" });
+                    audit::record(&mut tx, &entry).await?;
+                    tx.commit().await?;
+                    tracing::warn!(%session, "a used refresh token was presented again; the session is revoked");
+                    return Err(AppError::new(ErrorCode::Unauthenticated, "invalid refresh token"));
+                }
+                Refresh::Invalid => return Err(AppError::new(ErrorCode::Unauthenticated, "invalid refresh token")),
+            }
+        }
+    };
+    let access_token = keys
+        .issue(user, session, tenant, chrono::Utc::now(), auth.access_token_lifetime)
+        .map_err(AppError::internal)?;
+    Ok(Json(TokenResponse {
+        access_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: auth.access_token_lifetime.as_secs(),
+        refresh_token: refresh.plaintext,
+    }))
+}
+
+/// Creates the first platform administrator with the one-time link printed at first start.
+#[utoipa::path(post, path = "/api/v1/auth/setup", tag = "auth", request_body = PlatformSetup,
+    responses(
+        (status = 201, description = "The platform administrator; sign in next", body = User),
+        (status = 401, description = "The link is invalid, used or expired", body = nimbus_api_types::ErrorBody),
+        (status = 422, description = "The e-mail address or password is not acceptable", body = nimbus_api_types::ErrorBody),
+    ))]
+pub async fn setup(State(state): State<AppState>, meta: RequestMeta, Json(body): Json<PlatformSetup>) -> Result<(StatusCode, Json<User>), AppError> {
+    state.auth.limits.check(meta.source_ip, None)?;
+    let email = Email::parse(&body.email)?;
+    let password = Password::new_for_account(body.password, email.as_str())
+        .map_err(|err| AppError::new(ErrorCode::ValidationFailed, err.to_string()))?;
+    let display_name = users::display_name(&body.display_name)?;
+    let hash = password::hash(password).await.map_err(AppError::internal)?;
+    let mut tx = state.db.begin().await?;
+    if !users::links::consume_setup(&mut tx, &SecretHash::of(&body.token)).await? {
+        return Err(AppError::new(ErrorCode::Unauthenticated, "this setup link is invalid, used or expired"));
+    }
+    let user = users_repo::create(&mut tx, &email, display_name, &hash.0, true).await.map_err(users::conflict_on_duplicate)?;
+    audit::record(&mut tx, &meta.entry(None, format!("user:{user}"), "platform.setup", format!("user:{user}"), Outcome::Success)).await?;
+    let created = users_repo::get(&mut tx, user).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Changes the caller's password; every other session of the caller ends.
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = ChangePassword,
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 401, description = "The current password is wrong", body = nimbus_api_types::ErrorBody),
+    ))]
+pub async fn change_password(State(state): State<AppState>, caller: Authenticated, Json(body): Json<ChangePassword>) -> Result<StatusCode, AppError> {
+    let user = caller.principal.user;
+    let email = users_repo::email_of(&mut *state.db.acquire().await?, user).await?;
+    state.auth.limits.check(caller.meta.source_ip, Some(&email))?;
+    let stored = users_repo::password_hash_of(&mut *state.db.acquire().await?, user).await?;
+    let matches = password::verify(Password::new(body.current_password), stored.map(PasswordHashString))
+        .await
+        .map_err(AppError::internal)?;
+    if !matches {
+        return Err(AppError::new(ErrorCode::Unauthenticated, "the current password is wrong"));
+    }
+    let new = Password::new_for_account(body.new_password, &email)
+        .map_err(|err| AppError::new(ErrorCode::ValidationFailed, err.to_string()))?;
+    let hash = password::hash(new).await.map_err(AppError::internal)?;
+    let mut tx = state.db.begin().await?;
+    users_repo::set_password(&mut tx, user, &hash.0).await?;
+    session::revoke_all_of(&mut tx, user, caller.principal.session()).await?;
+    audit::record(&mut tx, &caller.audit("user.password_change", format!("user:{user}"))).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets a new password with a reset link (from `nimbus admin reset-password`); every session
+/// of the account ends.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth", request_body = PasswordReset,
+    responses(
+        (status = 204, description = "The password is set; sign in with it"),
+        (status = 401, description = "The link is invalid, used or expired", body = nimbus_api_types::ErrorBody),
+    ))]
+pub async fn reset_password(State(state): State<AppState>, meta: RequestMeta, Json(body): Json<PasswordReset>) -> Result<StatusCode, AppError> {
+    state.auth.limits.check(meta.source_ip, None)?;
+    let invalid = || AppError::new(ErrorCode::Unauthenticated, "this reset link is invalid, used or expired");
+    let mut tx = state.db.begin().await?;
+    let user = users::links::consume_reset(&mut tx, &SecretHash::of(&body.token))
+        .await?
+        .ok_or_else(invalid)?;
+    let email = users_repo::email_of(&mut tx, user).await?;
+    let new = Password::new_for_account(body.new_password, &email)
+        .map_err(|err| AppError::new(ErrorCode::ValidationFailed, err.to_string()))?;
+    let hash = password::hash(new).await.map_err(AppError::internal)?;
+    users_repo::set_password(&mut tx, user, &hash.0).await?;
+    session::revoke_all_of(&mut tx, user, None).await?;
+    audit::record(&mut tx, &meta.entry(None, format!("user:{user}"), "user.password_reset", format!("user:{user}"), Outcome::Success)).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The public keys access tokens are signed with (JSON Web Key Set).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
+    responses((status = 200, description = "A JSON Web Key Set of Ed25519 keys", body = Object)))]
+pub async fn jwks(State(state): State<AppState>) -> Result<axum::Json<serde_json::Value>, AppError> {
+    Ok(axum::Json(state.auth.keys(&state.db).await?.jwks()))
+}
+
+/// The caller: its account, current tenant, permissions there and every tenant it belongs to.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "The caller", body = Me)))]
+pub async fn me(State(state): State<AppState>, caller: Authenticated) -> Result<Json<Me>, AppError> {
+    Ok(Json(users::me(&state, &caller.principal).await?))
+}
+
+/// Switches the browser session to another tenant the caller belongs to.
+#[utoipa::path(put, path = "/api/v1/me/tenant", tag = "auth", request_body = SwitchTenant,
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Switched", body = Me),
+        (status = 404, description = "The caller is not a member of that tenant", body = nimbus_api_types::ErrorBody),
+    ))]
+pub async fn switch_tenant(State(state): State<AppState>, caller: Authenticated, headers: HeaderMap, Json(body): Json<SwitchTenant>) -> Result<Json<Me>, AppError> {
+    let Credential::Session { id } = caller.principal.credential else {
+        return Err(AppError::new(ErrorCode::BadRequest, "only browser sessions switch tenants; tokens are issued for one tenant"));
+    };
+    let tenant = pick_tenant(&state, caller.principal.user, Some(&body.tenant)).await?;
+    let tenant = tenant.ok_or_else(|| AppError::new(ErrorCode::NotFound, "you are not a member of that tenant"))?;
+    session::switch_tenant(&state.db, id, tenant).await?;
+    if let Some(cookie) = session_cookie(&headers) {
+        state.auth.cache.forget(cookie);
+    }
+    let (tenant, authority) = tenant_authority(&state.db, caller.principal.user, Some(tenant)).await?;
+    let principal = Principal { tenant, authority, ..caller.principal };
+    Ok(Json(users::me(&state, &principal).await?))
+}
+
+/// The caller's own live sessions.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "auth",
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "Live sessions, newest first", body = Vec<Session>)))]
+pub async fn list_sessions(State(state): State<AppState>, caller: Authenticated) -> Result<Json<Vec<Session>>, AppError> {
+    let current = caller.principal.session();
+    let rows = sqlx::query!(
+        r#"SELECT id, kind, created_at, last_seen_at, expires_at, source_ip, user_agent FROM sessions
+           WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()
+           ORDER BY created_at DESC LIMIT 200"#,
+        caller.principal.user.0
+    )
+    .fetch_all(&state.db)
+    .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|row| Session {
+                id: SessionId(row.id),
+                kind: if row.kind == "browser" { SessionKind::Browser } else { SessionKind::Token },
+                created_at: row.created_at,
+                last_seen_at: row.last_seen_at,
+                expires_at: row.expires_at,
+                source_ip: row.source_ip.map(|ip| ip.addr().to_string()),
+                user_agent: row.user_agent,
+                current: current == Some(SessionId(row.id)),
+            })
+            .collect(),
+    ))
+}
+
+/// Ends one of the caller's sessions (sign out elsewhere).
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "auth",
+    params(("id" = SessionId, Path, description = "The session")),
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 404, description = "No such session of the caller", body = nimbus_api_types::ErrorBody),
+    ))]
+pub async fn revoke_session(State(state): State<AppState>, caller: Authenticated, Path(id): Path<SessionId>) -> Result<StatusCode, AppError> {
+    let mut tx = state.db.begin().await?;
+    let done = sqlx::query!(
+        "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+        id.0,
+        caller.principal.user.0
+    )
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(AppError::new(ErrorCode::NotFound, "no such session"));
+    }
+    audit::record(&mut tx, &caller.audit("session.revoke", format!("session:{id}"))).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
