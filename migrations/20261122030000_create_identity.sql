@@ -86,7 +86,8 @@ ALTER TABLE role_bindings FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON role_bindings
     USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)
     WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
-GRANT SELECT, INSERT, DELETE ON role_bindings TO nimbus_app;
+-- UPDATE only so removals can lock the Owner bindings (SELECT … FOR UPDATE); rows never change.
+GRANT SELECT, INSERT, UPDATE, DELETE ON role_bindings TO nimbus_app;
 
 -- Server-side sessions: browser sign-ins (cookie) and token-endpoint sign-ins (refresh family).
 CREATE TABLE sessions (

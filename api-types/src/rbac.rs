@@ -177,7 +177,10 @@ mod tests {
             assert_eq!(json, permission.as_str());
             let back: Permission = serde_json::from_value(json).unwrap();
             assert_eq!(back, *permission);
-            assert_eq!(Permission::from_name(permission.as_str()), Some(*permission));
+            assert_eq!(
+                Permission::from_name(permission.as_str()),
+                Some(*permission)
+            );
         }
     }
 

@@ -9,6 +9,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use nimbus_api_types::rbac::BuiltinRole;
+
+use crate::admin;
 use crate::config::{Config, ConfigError, Overrides};
 use crate::db::{self, ClusterOwnership, Database, DbError};
 use crate::state::AppState;
@@ -40,6 +43,65 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage tenants, accounts and tokens without the API.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create a tenant; prints its id.
+    CreateTenant {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Create an account with the password given on stdin; prints its id. With --tenant, the
+    /// account (new or existing) joins that tenant with --role.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        /// Read the password from stdin (the only way to give one).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// The name shown in the dashboard [default: the e-mail address]
+        #[arg(long)]
+        name: Option<String>,
+        /// Make the account a platform administrator (creates and manages tenants).
+        #[arg(long)]
+        platform_admin: bool,
+        /// A tenant's slug to join.
+        #[arg(long, value_name = "SLUG")]
+        tenant: Option<String>,
+        /// The role in that tenant: owner, admin, operator, finance or viewer.
+        #[arg(long, default_value = "owner", requires = "tenant", value_parser = parse_role)]
+        role: BuiltinRole,
+    },
+    /// Print a new API token (only the token) for a member of a tenant.
+    CreateToken {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_name = "SLUG")]
+        tenant: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// e.g. 30d or 12h [default: never]
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        expires_in: Option<std::time::Duration>,
+    },
+    /// Print a single-use password-reset link for an account.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+    },
+    /// Add a new signing key for access tokens (the previous one keeps verifying).
+    RotateSigningKey,
+}
+
+fn parse_role(value: &str) -> Result<BuiltinRole, String> {
+    BuiltinRole::from_name(value)
+        .ok_or_else(|| "expected owner, admin, operator, finance or viewer".to_owned())
 }
 
 /// A failure worth one line to the operator, and the exit code it maps to.
@@ -113,7 +175,7 @@ fn report(failure: &Failure) -> ExitCode {
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let listen = match &cli.command {
         Command::Serve { listen } => listen.clone(),
-        Command::Migrate => None,
+        Command::Migrate | Command::Admin(_) => None,
     };
     let overrides = Overrides {
         listen,
@@ -124,6 +186,59 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve { .. } => serve(config, crate::server::shutdown_signal()).await,
         Command::Migrate => migrate(&config).await,
+        Command::Admin(command) => run_admin(&config, command).await,
+    }
+}
+
+/// `nimbus admin …`: opens the database (starting the embedded one for the command if no
+/// server runs), brings the schema up to date, runs the command.
+async fn run_admin(config: &Config, command: AdminCommand) -> Result<(), Failure> {
+    let database = Database::open(config, ClusterOwnership::Borrow).await?;
+    let result = match database.migrate().await {
+        Ok(()) => admin_command(config, &database.pool, command).await,
+        Err(err) => Err(err.into()),
+    };
+    database.close().await;
+    result
+}
+
+async fn admin_command(
+    config: &Config,
+    pool: &sqlx::PgPool,
+    command: AdminCommand,
+) -> Result<(), Failure> {
+    match command {
+        AdminCommand::CreateTenant { slug, name } => admin::create_tenant(pool, slug, name).await,
+        AdminCommand::CreateUser {
+            email,
+            password_stdin: _,
+            name,
+            platform_admin,
+            tenant,
+            role,
+        } => {
+            admin::create_user(
+                pool,
+                admin::NewUser {
+                    email,
+                    name,
+                    platform_admin,
+                    tenant,
+                    role,
+                },
+            )
+            .await
+        }
+        AdminCommand::CreateToken {
+            email,
+            tenant,
+            name,
+            expires_in,
+        } => admin::create_token(pool, email, tenant, name, expires_in).await,
+        AdminCommand::ResetPassword { email } => {
+            admin::reset_password(pool, &config.base_url(), email, config.auth.link_lifetime).await
+        }
+        AdminCommand::RotateSigningKey => admin::rotate_signing_key(pool).await,
     }
 }
 
@@ -152,6 +267,7 @@ async fn serve_with(
     database.migrate().await?;
     let http = config.http.clone();
     let state = AppState::new(config, database.pool.clone());
+    let state_for_setup = state.clone();
     let lifecycle = state.lifecycle.clone();
     let app = crate::router(state)
         .map_err(|err| Failure::Runtime(format!("cannot build the API document: {err}")))?;
@@ -163,10 +279,36 @@ async fn serve_with(
         "Nimbus is ready at http://{address} (database: {})",
         database.description
     );
+    announce_setup_link(&state_for_setup, &address).await?;
     crate::server::serve(listener, app, lifecycle, &http, shutdown)
         .await
         .map_err(|err| Failure::Runtime(format!("the HTTP server failed: {err}")))?;
     tracing::info!("server stopped");
+    Ok(())
+}
+
+/// While no platform administrator exists, every start prints a fresh single-use setup link
+/// (earlier ones stop working): there is no default password anywhere.
+async fn announce_setup_link(
+    state: &AppState,
+    address: &std::net::SocketAddr,
+) -> Result<(), Failure> {
+    let lifetime = state.config.auth.link_lifetime;
+    let link = crate::users::links::create_setup_if_needed(&state.db, lifetime)
+        .await
+        .map_err(|err| Failure::Runtime(format!("cannot create the setup link: {err}")))?;
+    if let Some(secret) = link {
+        let base = match &state.config.public_url {
+            Some(_) => state.config.base_url(),
+            None => format!("http://{address}"),
+        };
+        eprintln!(
+            "No platform administrator exists yet. Create the first one within {} at:\n  {base}/setup#{}\n\
+             (or: nimbus admin create-user --email EMAIL --password-stdin --platform-admin)",
+            humantime::format_duration(lifetime),
+            secret.plaintext
+        );
+    }
     Ok(())
 }
 

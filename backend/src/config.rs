@@ -214,8 +214,12 @@ impl Config {
                 return fail(format!("{name} must be greater than zero"));
             }
         }
-        if self.auth.attempts_per_minute_per_ip == 0 || self.auth.attempts_per_minute_per_account == 0 {
-            return fail("auth.attempts_per_minute_per_ip and _per_account must be at least 1".into());
+        if self.auth.attempts_per_minute_per_ip == 0
+            || self.auth.attempts_per_minute_per_account == 0
+        {
+            return fail(
+                "auth.attempts_per_minute_per_ip and _per_account must be at least 1".into(),
+            );
         }
         if self.auth.session_idle_timeout.is_zero() || self.auth.access_token_lifetime.is_zero() {
             return fail("auth.session_idle_timeout and auth.access_token_lifetime must be greater than zero".into());

@@ -66,6 +66,12 @@ impl AppError {
         }
     }
 
+    /// Whether the caller's request was at fault (a 4xx).
+    #[must_use]
+    pub fn is_client_error(&self) -> bool {
+        self.status().is_client_error()
+    }
+
     fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }

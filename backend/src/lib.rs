@@ -3,6 +3,7 @@
 //! [`router`] is the whole HTTP surface on one screen; [`cli`] is the composition root that
 //! loads the configuration, opens the database and serves it.
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod cli;

@@ -1,6 +1,8 @@
 //! The Nimbus API suite: one binary, real PostgreSQL, each test with its own database.
 
+mod access;
 mod audit;
+mod auth;
 mod browser;
 mod cli;
 mod errors;

@@ -197,7 +197,11 @@ rm -rf "$2""#;
 
 /// Configuration for tests: defaults, with the web directory given (or none that exists).
 pub fn test_config(web_dir: Option<&Path>) -> Config {
+    let mut auth = Config::default().auth;
+    // Revocations must show at once in tests; the cache window is tested on its own.
+    auth.principal_cache_ttl = std::time::Duration::ZERO;
     Config {
+        auth,
         web_dir: web_dir.map_or_else(
             || PathBuf::from("/nonexistent/nimbus-web"),
             Path::to_path_buf,
@@ -219,6 +223,11 @@ impl TestApp {
     }
 
     pub async fn with_config(config: Config) -> Self {
+        // Server errors log their cause: shown with a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("nimbus=warn")
+            .with_test_writer()
+            .try_init();
         let db = postgres().await.fresh_database().await;
         let state = AppState::new(config, db.pool.clone());
         let router = nimbus::router(state.clone()).expect("the router builds");
@@ -230,8 +239,28 @@ impl TestApp {
             .await
     }
 
+    /// Sends a request in-process. Every successful mutation under `/api/` must have written
+    /// exactly one audit row (DESIGN.md §4.4): this checks it for every test of the suite.
     pub async fn request(&self, request: Request<Body>) -> TestResponse {
-        send(&self.router, request).await
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
+            && path.starts_with("/api/");
+        let before = if mutating {
+            Some(self.audit_rows().await)
+        } else {
+            None
+        };
+        let response = send(&self.router, request).await;
+        if let Some(before) = before.filter(|_| response.status.is_success()) {
+            let written = self.audit_rows().await - before;
+            assert_eq!(
+                written, 1,
+                "{method} {path} succeeded ({}) and wrote {written} audit rows",
+                response.status
+            );
+        }
+        response
     }
 }
 
@@ -341,4 +370,159 @@ pub fn fake_web_dir() -> tempfile::TempDir {
     )
     .unwrap();
     dir
+}
+
+/// A password every test account shares; strong enough for the policy.
+pub const PASSWORD: &str = "plum tractor velvet 42";
+
+/// A member of a tenant created for a test, with an API token holding its role's permissions.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user: nimbus_api_types::ids::UserId,
+    pub tenant: nimbus_api_types::ids::TenantId,
+    pub email: String,
+    pub token: String,
+}
+
+/// The argon2 hash of [`PASSWORD`], computed once per process.
+async fn password_hash() -> &'static str {
+    static HASH: OnceCell<String> = OnceCell::const_new();
+    HASH.get_or_init(|| async {
+        nimbus::auth::password::hash(nimbus::auth::password::Password::new(PASSWORD.into()))
+            .await
+            .unwrap()
+            .0
+    })
+    .await
+}
+
+impl TestApp {
+    /// A connection as the database owner, outside row-level security (to count audit rows or
+    /// set up what the API cannot).
+    pub async fn owner(&self) -> PgConnection {
+        PgConnection::connect_with(&self.db.options).await.unwrap()
+    }
+
+    /// A tenant with this slug.
+    pub async fn tenant(&self, slug: &str) -> nimbus_api_types::ids::TenantId {
+        create_tenant(&self.db.pool, slug).await
+    }
+
+    /// A new account with [`PASSWORD`], member of `tenant` with `role` tenant-wide, and an API
+    /// token holding all of it.
+    pub async fn member(
+        &self,
+        tenant: nimbus_api_types::ids::TenantId,
+        role: nimbus_api_types::rbac::BuiltinRole,
+    ) -> Actor {
+        let user = uuid::Uuid::new_v4();
+        let email = format!("{}-{}@example.com", role.as_str(), user.simple());
+        let mut owner = self.owner().await;
+        sqlx::query(
+            "INSERT INTO users (id, email, display_name, password_hash) VALUES ($1, $2, $2, $3)",
+        )
+        .bind(user)
+        .bind(&email)
+        .bind(password_hash().await)
+        .execute(&mut owner)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO memberships (tenant_id, user_id) VALUES ($1, $2)")
+            .bind(tenant.0)
+            .bind(user)
+            .execute(&mut owner)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO role_bindings (id, tenant_id, user_id, builtin_role) VALUES ($1, $2, $3, $4)")
+            .bind(uuid::Uuid::new_v4())
+            .bind(tenant.0)
+            .bind(user)
+            .bind(role.as_str())
+            .execute(&mut owner)
+            .await
+            .unwrap();
+        let user = nimbus_api_types::ids::UserId(user);
+        let token = self.token_for(tenant, user).await;
+        Actor {
+            user,
+            tenant,
+            email,
+            token,
+        }
+    }
+
+    /// A new API token of `user` in `tenant` with everything the user holds there.
+    pub async fn token_for(
+        &self,
+        tenant: nimbus_api_types::ids::TenantId,
+        user: nimbus_api_types::ids::UserId,
+    ) -> String {
+        let mut tx = nimbus::db::begin_for_tenant(&self.db.pool, tenant)
+            .await
+            .unwrap();
+        let authority = nimbus::rbac::repo::authority_of(&mut tx, tenant, user)
+            .await
+            .unwrap()
+            .unwrap();
+        let request = nimbus_api_types::identity::NewApiToken {
+            name: "test".into(),
+            permissions: None,
+            project_id: None,
+            expires_in_days: None,
+        };
+        let mut entry = nimbus::audit::Entry {
+            tenant: Some(tenant),
+            actor: "test".into(),
+            action: "api_token.create",
+            target: String::new(),
+            outcome: nimbus::audit::Outcome::Success,
+            source_ip: None,
+            request_id: None,
+            details: serde_json::json!({}),
+        };
+        let created = nimbus::auth::api_tokens::create(
+            &mut tx, tenant, user, &authority, &request, &mut entry,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        created.secret
+    }
+
+    /// Sends a request with `Authorization: Bearer token` and an optional JSON body.
+    pub async fn call(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> TestResponse {
+        let builder = request(method, path).header("authorization", format!("Bearer {token}"));
+        let request = match body {
+            Some(body) => builder
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string())),
+            None => builder.body(Body::empty()),
+        };
+        self.request(request.unwrap()).await
+    }
+
+    /// Sends a JSON request without credentials.
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> TestResponse {
+        self.request(
+            request(Method::POST, path)
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// The number of audit rows, every tenant and platform row included.
+    pub async fn audit_rows(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM audit_log")
+            .fetch_one(&mut self.owner().await)
+            .await
+            .unwrap()
+    }
 }

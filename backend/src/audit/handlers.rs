@@ -58,19 +58,36 @@ pub struct AuditFilter {
     responses(
         (status = 200, description = "One page of entries, or `text/csv` with every match", body = Page<AuditEntry>),
     ))]
-pub async fn search(State(state): State<AppState>, caller: Can<perm::AuditRead>, Query(filter): Query<AuditFilter>) -> Result<Response, AppError> {
+pub async fn search(
+    State(state): State<AppState>,
+    caller: Can<perm::AuditRead>,
+    Query(filter): Query<AuditFilter>,
+) -> Result<Response, AppError> {
     let csv = matches!(filter.format, Some(Format::Csv));
-    let paging = PageQuery { limit: filter.limit, cursor: filter.cursor.clone() };
+    let paging = PageQuery {
+        limit: filter.limit,
+        cursor: filter.cursor.clone(),
+    };
     let before = paging
         .after()?
         .map(|cursor| cursor.parse::<i64>())
         .transpose()
         .map_err(|_| AppError::new(ErrorCode::BadRequest, "the cursor is not valid"))?;
     let (action, action_prefix) = match filter.action.as_deref() {
-        Some(prefix) if prefix.ends_with('.') => (None, Some(format!("{}%", prefix.replace('%', "\\%").replace('_', "\\_")))),
+        Some(prefix) if prefix.ends_with('.') => (
+            None,
+            Some(format!(
+                "{}%",
+                prefix.replace('%', "\\%").replace('_', "\\_")
+            )),
+        ),
         other => (other.map(str::to_owned), None),
     };
-    let limit = if csv { CSV_MAX_ROWS } else { paging.fetch_limit()? };
+    let limit = if csv {
+        CSV_MAX_ROWS
+    } else {
+        paging.fetch_limit()?
+    };
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let rows = sqlx::query!(
         r#"SELECT id, actor, action, target, outcome, host(source_ip) AS source_ip, request_id, details, occurred_at
@@ -117,7 +134,17 @@ pub async fn search(State(state): State<AppState>, caller: Can<perm::AuditRead>,
 fn to_csv(entries: &[AuditEntry]) -> Result<Response, AppError> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer
-        .write_record(["id", "occurred_at", "actor", "action", "target", "outcome", "source_ip", "request_id", "details"])
+        .write_record([
+            "id",
+            "occurred_at",
+            "actor",
+            "action",
+            "target",
+            "outcome",
+            "source_ip",
+            "request_id",
+            "details",
+        ])
         .map_err(AppError::internal)?;
     for entry in entries {
         writer
@@ -129,16 +156,25 @@ fn to_csv(entries: &[AuditEntry]) -> Result<Response, AppError> {
                 neutralize(&entry.target),
                 entry.outcome.clone(),
                 entry.source_ip.clone().unwrap_or_default(),
-                entry.request_id.clone().map(|id| neutralize(&id)).unwrap_or_default(),
+                entry
+                    .request_id
+                    .clone()
+                    .map(|id| neutralize(&id))
+                    .unwrap_or_default(),
                 neutralize(&entry.details.to_string()),
             ])
             .map_err(AppError::internal)?;
     }
-    let body = writer.into_inner().map_err(|err| AppError::internal(err.into_error()))?;
+    let body = writer
+        .into_inner()
+        .map_err(|err| AppError::internal(err.into_error()))?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"nimbus-audit.csv\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"nimbus-audit.csv\"",
+            ),
         ],
         body,
     )

@@ -74,10 +74,19 @@ pub async fn create(
 ) -> Result<CreatedApiToken, AppError> {
     let name = request.name.trim();
     if !(1..=100).contains(&name.chars().count()) {
-        return Err(AppError::new(ErrorCode::ValidationFailed, "the name must be 1 to 100 characters"));
+        return Err(AppError::new(
+            ErrorCode::ValidationFailed,
+            "the name must be 1 to 100 characters",
+        ));
     }
-    if request.expires_in_days.is_some_and(|days| days == 0 || days > MAX_DAYS) {
-        return Err(AppError::new(ErrorCode::ValidationFailed, format!("expires_in_days must be between 1 and {MAX_DAYS}")));
+    if request
+        .expires_in_days
+        .is_some_and(|days| days == 0 || days > MAX_DAYS)
+    {
+        return Err(AppError::new(
+            ErrorCode::ValidationFailed,
+            format!("expires_in_days must be between 1 and {MAX_DAYS}"),
+        ));
     }
     let scope = request.project_id.map_or(Scope::Tenant, Scope::Project);
     let held = authority.at(scope);
@@ -86,7 +95,10 @@ pub async fn create(
         None => held,
     };
     if !permissions.is_subset_of(held) {
-        return Err(AppError::new(ErrorCode::Forbidden, "a token cannot hold permissions you do not hold there"));
+        return Err(AppError::new(
+            ErrorCode::Forbidden,
+            "a token cannot hold permissions you do not hold there",
+        ));
     }
     let secret = NewSecret::generate(SecretKind::ApiToken).map_err(AppError::internal)?;
     let row = sqlx::query_as!(
@@ -114,15 +126,26 @@ pub async fn create(
     entry.target = format!("api_token:{}", token.id);
     entry.details = serde_json::json!({ "name": token.name, "permissions": token.permissions, "project": token.project_id });
     audit::record(conn, entry).await?;
-    Ok(CreatedApiToken { token, secret: secret.plaintext })
+    Ok(CreatedApiToken {
+        token,
+        secret: secret.plaintext,
+    })
 }
 
 /// The caller's own tokens in this tenant, newest first (revoked ones included).
 #[utoipa::path(get, path = "/api/v1/api-tokens", tag = "api-tokens", params(PageQuery),
     security(("session" = ["tokens:manage"]), ("bearer" = ["tokens:manage"])),
     responses((status = 200, description = "One page of tokens; never their secrets", body = Page<ApiToken>)))]
-pub async fn list(State(state): State<AppState>, caller: Can<perm::TokensManage>, Query(paging): Query<PageQuery>) -> Result<Json<Page<ApiToken>>, AppError> {
-    let after = paging.after()?.map(|cursor| cursor.parse::<uuid::Uuid>()).transpose().map_err(|_| AppError::new(ErrorCode::BadRequest, "the cursor is not valid"))?;
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Can<perm::TokensManage>,
+    Query(paging): Query<PageQuery>,
+) -> Result<Json<Page<ApiToken>>, AppError> {
+    let after = paging
+        .after()?
+        .map(|cursor| cursor.parse::<uuid::Uuid>())
+        .transpose()
+        .map_err(|_| AppError::new(ErrorCode::BadRequest, "the cursor is not valid"))?;
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let rows = sqlx::query_as!(
         TokenRow,
@@ -138,7 +161,10 @@ pub async fn list(State(state): State<AppState>, caller: Can<perm::TokensManage>
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Json(paging.page(rows.into_iter().map(ApiToken::from).collect(), |token| token.id.to_string())?))
+    Ok(Json(paging.page(
+        rows.into_iter().map(ApiToken::from).collect(),
+        |token| token.id.to_string(),
+    )?))
 }
 
 /// Creates a token; its secret is in this response only.
@@ -148,10 +174,22 @@ pub async fn list(State(state): State<AppState>, caller: Can<perm::TokensManage>
         (status = 201, description = "Created; store the secret now", body = CreatedApiToken),
         (status = 403, description = "A permission the caller does not hold", body = nimbus_api_types::ErrorBody),
     ))]
-pub async fn create_route(State(state): State<AppState>, caller: Can<perm::TokensManage>, Json(body): Json<NewApiToken>) -> Result<(StatusCode, Json<CreatedApiToken>), AppError> {
+pub async fn create_route(
+    State(state): State<AppState>,
+    caller: Can<perm::TokensManage>,
+    Json(body): Json<NewApiToken>,
+) -> Result<(StatusCode, Json<CreatedApiToken>), AppError> {
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let mut entry = caller.audit("api_token.create", String::new());
-    let created = create(&mut tx, caller.tenant, caller.principal.user, &caller.principal.authority, &body, &mut entry).await?;
+    let created = create(
+        &mut tx,
+        caller.tenant,
+        caller.principal.user,
+        &caller.principal.authority,
+        &body,
+        &mut entry,
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -161,7 +199,11 @@ pub async fn create_route(State(state): State<AppState>, caller: Can<perm::Token
     params(("id" = ApiTokenId, Path, description = "The token")),
     security(("session" = ["tokens:manage"]), ("bearer" = ["tokens:manage"])),
     responses((status = 204, description = "Revoked"), (status = 404, description = "No such live token of the caller", body = nimbus_api_types::ErrorBody)))]
-pub async fn revoke(State(state): State<AppState>, caller: Can<perm::TokensManage>, Path(id): Path<ApiTokenId>) -> Result<StatusCode, AppError> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Can<perm::TokensManage>,
+    Path(id): Path<ApiTokenId>,
+) -> Result<StatusCode, AppError> {
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let done = sqlx::query!(
         "UPDATE api_tokens SET revoked_at = now() WHERE tenant_id = $1 AND id = $2 AND user_id = $3 AND revoked_at IS NULL",
@@ -174,7 +216,11 @@ pub async fn revoke(State(state): State<AppState>, caller: Can<perm::TokensManag
     if done.rows_affected() == 0 {
         return Err(AppError::new(ErrorCode::NotFound, "no such live token"));
     }
-    audit::record(&mut tx, &caller.audit("api_token.revoke", format!("api_token:{id}"))).await?;
+    audit::record(
+        &mut tx,
+        &caller.audit("api_token.revoke", format!("api_token:{id}")),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

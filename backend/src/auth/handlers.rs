@@ -18,6 +18,7 @@ use super::principal::{Credential, Principal, session_cookie, tenant_authority};
 use super::secret::SecretHash;
 use super::session::{self, Refresh};
 use crate::audit::{self, Outcome};
+use crate::db;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path};
 use crate::state::AppState;
@@ -40,11 +41,18 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// One message for every failed sign-in: it never says whether the account exists.
 fn bad_credentials() -> AppError {
-    AppError::new(ErrorCode::Unauthenticated, "the e-mail address or password is wrong")
+    AppError::new(
+        ErrorCode::Unauthenticated,
+        "the e-mail address or password is wrong",
+    )
 }
 
 /// Checks a password for an e-mail address; unknown addresses cost the same as known ones.
-async fn check_password(email: &Email, password: String, state: &AppState) -> Result<Option<users_repo::LoginAccount>, AppError> {
+async fn check_password(
+    email: &Email,
+    password: String,
+    state: &AppState,
+) -> Result<Option<users_repo::LoginAccount>, AppError> {
     let account = users_repo::find_for_login(&state.db, email).await?;
     let stored = account
         .as_ref()
@@ -57,23 +65,44 @@ async fn check_password(email: &Email, password: String, state: &AppState) -> Re
 }
 
 /// Records a refused sign-in in its own transaction (there is no change to roll back).
-async fn audit_failed_sign_in(state: &AppState, meta: &RequestMeta, action: &'static str, email: &Email) -> Result<(), AppError> {
+async fn audit_failed_sign_in(
+    state: &AppState,
+    meta: &RequestMeta,
+    action: &'static str,
+    email: &Email,
+) -> Result<(), AppError> {
     let mut tx = state.db.begin().await?;
-    audit::record(&mut tx, &meta.entry(None, "anonymous".into(), action, format!("email:{}", email.as_str()), Outcome::Failure)).await?;
+    audit::record(
+        &mut tx,
+        &meta.entry(
+            None,
+            "anonymous".into(),
+            action,
+            format!("email:{}", email.as_str()),
+            Outcome::Failure,
+        ),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// The tenant a sign-in works in: the one asked for, else the user's first; `None` when the
 /// user belongs to none. Asking for a tenant the user is not in is an error.
-async fn pick_tenant(state: &AppState, user: UserId, slug: Option<&str>) -> Result<Option<TenantId>, AppError> {
+async fn pick_tenant(
+    state: &AppState,
+    user: UserId,
+    slug: Option<&str>,
+) -> Result<Option<TenantId>, AppError> {
     let tenants = users_repo::tenants_of(&state.db, user).await?;
     match slug {
         Some(slug) => tenants
             .iter()
             .find(|tenant| tenant.slug == slug)
             .map(|tenant| Some(tenant.id))
-            .ok_or_else(|| AppError::new(ErrorCode::NotFound, "you are not a member of that tenant")),
+            .ok_or_else(|| {
+                AppError::new(ErrorCode::NotFound, "you are not a member of that tenant")
+            }),
         None => Ok(tenants.first().map(|tenant| tenant.id)),
     }
 }
@@ -85,18 +114,31 @@ async fn pick_tenant(state: &AppState, user: UserId, slug: Option<&str>) -> Resu
         (status = 401, description = "Wrong e-mail address or password", body = nimbus_api_types::ErrorBody),
         (status = 429, description = "Too many attempts", body = nimbus_api_types::ErrorBody),
     ))]
-pub async fn login(State(state): State<AppState>, meta: RequestMeta, Json(body): Json<Login>) -> Result<Response, AppError> {
+pub async fn login(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    Json(body): Json<Login>,
+) -> Result<Response, AppError> {
     let email = Email::parse(&body.email).map_err(|_| bad_credentials())?;
-    state.auth.limits.check(meta.source_ip, Some(email.as_str()))?;
+    state
+        .auth
+        .limits
+        .check(meta.source_ip, Some(email.as_str()))?;
     let Some(account) = check_password(&email, body.password, &state).await? else {
         audit_failed_sign_in(&state, &meta, "auth.login", &email).await?;
         return Err(bad_credentials());
     };
     let tenant = pick_tenant(&state, account.id, body.tenant.as_deref()).await?;
     let lifetime = state.config.auth.session_lifetime;
-    let mut tx = state.db.begin().await?;
+    let mut tx = db::begin_scoped(&state.db, tenant).await?;
     let started = session::start_browser(&mut tx, account.id, tenant, &meta, lifetime).await?;
-    let mut entry = meta.entry(tenant, format!("user:{}", account.id), "auth.login", format!("session:{}", started.id), Outcome::Success);
+    let mut entry = meta.entry(
+        tenant,
+        format!("user:{}", account.id),
+        "auth.login",
+        format!("session:{}", started.id),
+        Outcome::Success,
+    );
     entry.details = serde_json::json!({ "kind": "browser" });
     audit::record(&mut tx, &entry).await?;
     tx.commit().await?;
@@ -119,18 +161,33 @@ pub async fn login(State(state): State<AppState>, meta: RequestMeta, Json(body):
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Signed out")))]
-pub async fn logout(State(state): State<AppState>, caller: Authenticated, headers: HeaderMap) -> Result<Response, AppError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     let session = caller.principal.session().ok_or_else(|| {
-        AppError::new(ErrorCode::BadRequest, "API tokens have no session; revoke the token instead")
+        AppError::new(
+            ErrorCode::BadRequest,
+            "API tokens have no session; revoke the token instead",
+        )
     })?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = db::begin_scoped(&state.db, caller.principal.tenant).await?;
     session::revoke(&mut tx, session).await?;
-    audit::record(&mut tx, &caller.audit("auth.logout", format!("session:{session}"))).await?;
+    audit::record(
+        &mut tx,
+        &caller.audit("auth.logout", format!("session:{session}")),
+    )
+    .await?;
     tx.commit().await?;
     if let Some(cookie) = session_cookie(&headers) {
         state.auth.cache.forget(cookie);
     }
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, session::clear_cookie())]).into_response())
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, session::clear_cookie())],
+    )
+        .into_response())
 }
 
 /// Issues a short-lived JWT access token and a single-use refresh token: sign in with a
@@ -142,13 +199,24 @@ pub async fn logout(State(state): State<AppState>, caller: Authenticated, header
         (status = 401, description = "Wrong credentials, or an invalid or reused refresh token", body = nimbus_api_types::ErrorBody),
         (status = 429, description = "Too many attempts", body = nimbus_api_types::ErrorBody),
     ))]
-pub async fn token(State(state): State<AppState>, meta: RequestMeta, Json(body): Json<TokenRequest>) -> Result<Json<TokenResponse>, AppError> {
+pub async fn token(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    Json(body): Json<TokenRequest>,
+) -> Result<Json<TokenResponse>, AppError> {
     let keys = state.auth.keys(&state.db).await?;
     let auth = &state.config.auth;
     let (user, session, tenant, refresh) = match body {
-        TokenRequest::Password { email, password, tenant } => {
+        TokenRequest::Password {
+            email,
+            password,
+            tenant,
+        } => {
             let email = Email::parse(&email).map_err(|_| bad_credentials())?;
-            state.auth.limits.check(meta.source_ip, Some(email.as_str()))?;
+            state
+                .auth
+                .limits
+                .check(meta.source_ip, Some(email.as_str()))?;
             let Some(account) = check_password(&email, password, &state).await? else {
                 audit_failed_sign_in(&state, &meta, "auth.token", &email).await?;
                 return Err(bad_credentials());
@@ -156,9 +224,22 @@ pub async fn token(State(state): State<AppState>, meta: RequestMeta, Json(body):
             let tenant = pick_tenant(&state, account.id, Some(&tenant))
                 .await?
                 .ok_or_else(bad_credentials)?;
-            let mut tx = state.db.begin().await?;
-            let (session, refresh) = session::start_token_session(&mut tx, account.id, tenant, &meta, auth.session_lifetime).await?;
-            let mut entry = meta.entry(Some(tenant), format!("user:{}", account.id), "auth.token", format!("session:{session}"), Outcome::Success);
+            let mut tx = db::begin_for_tenant(&state.db, tenant).await?;
+            let (session, refresh) = session::start_token_session(
+                &mut tx,
+                account.id,
+                tenant,
+                &meta,
+                auth.session_lifetime,
+            )
+            .await?;
+            let mut entry = meta.entry(
+                Some(tenant),
+                format!("user:{}", account.id),
+                "auth.token",
+                format!("session:{session}"),
+                Outcome::Success,
+            );
             entry.details = serde_json::json!({ "grant_type": "password" });
             audit::record(&mut tx, &entry).await?;
             tx.commit().await?;
@@ -168,27 +249,59 @@ pub async fn token(State(state): State<AppState>, meta: RequestMeta, Json(body):
             state.auth.limits.check(meta.source_ip, None)?;
             let mut tx = state.db.begin().await?;
             match session::rotate(&mut tx, &refresh_token).await? {
-                Refresh::Rotated { session, user, tenant, refresh } => {
-                    let mut entry = meta.entry(Some(tenant), format!("user:{user}"), "auth.refresh", format!("session:{session}"), Outcome::Success);
+                Refresh::Rotated {
+                    session,
+                    user,
+                    tenant,
+                    refresh,
+                } => {
+                    db::set_tenant(&mut tx, tenant).await?;
+                    let mut entry = meta.entry(
+                        Some(tenant),
+                        format!("user:{user}"),
+                        "auth.refresh",
+                        format!("session:{session}"),
+                        Outcome::Success,
+                    );
                     entry.details = serde_json::json!({ "grant_type": "refresh_token" });
                     audit::record(&mut tx, &entry).await?;
                     tx.commit().await?;
                     (user, session, tenant, refresh)
                 }
                 Refresh::Reused { session, user } => {
-                    let mut entry = meta.entry(None, format!("user:{user}"), "auth.refresh_reuse", format!("session:{session}"), Outcome::Denied);
+                    let mut entry = meta.entry(
+                        None,
+                        format!("user:{user}"),
+                        "auth.refresh_reuse",
+                        format!("session:{session}"),
+                        Outcome::Denied,
+                    );
                     entry.details = serde_json::json!({ "revoked": "session" });
                     audit::record(&mut tx, &entry).await?;
                     tx.commit().await?;
                     tracing::warn!(%session, "a used refresh token was presented again; the session is revoked");
-                    return Err(AppError::new(ErrorCode::Unauthenticated, "invalid refresh token"));
+                    return Err(AppError::new(
+                        ErrorCode::Unauthenticated,
+                        "invalid refresh token",
+                    ));
                 }
-                Refresh::Invalid => return Err(AppError::new(ErrorCode::Unauthenticated, "invalid refresh token")),
+                Refresh::Invalid => {
+                    return Err(AppError::new(
+                        ErrorCode::Unauthenticated,
+                        "invalid refresh token",
+                    ));
+                }
             }
         }
     };
     let access_token = keys
-        .issue(user, session, tenant, chrono::Utc::now(), auth.access_token_lifetime)
+        .issue(
+            user,
+            session,
+            tenant,
+            chrono::Utc::now(),
+            auth.access_token_lifetime,
+        )
         .map_err(AppError::internal)?;
     Ok(Json(TokenResponse {
         access_token,
@@ -205,7 +318,11 @@ pub async fn token(State(state): State<AppState>, meta: RequestMeta, Json(body):
         (status = 401, description = "The link is invalid, used or expired", body = nimbus_api_types::ErrorBody),
         (status = 422, description = "The e-mail address or password is not acceptable", body = nimbus_api_types::ErrorBody),
     ))]
-pub async fn setup(State(state): State<AppState>, meta: RequestMeta, Json(body): Json<PlatformSetup>) -> Result<(StatusCode, Json<User>), AppError> {
+pub async fn setup(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    Json(body): Json<PlatformSetup>,
+) -> Result<(StatusCode, Json<User>), AppError> {
     state.auth.limits.check(meta.source_ip, None)?;
     let email = Email::parse(&body.email)?;
     let password = Password::new_for_account(body.password, email.as_str())
@@ -214,10 +331,25 @@ pub async fn setup(State(state): State<AppState>, meta: RequestMeta, Json(body):
     let hash = password::hash(password).await.map_err(AppError::internal)?;
     let mut tx = state.db.begin().await?;
     if !users::links::consume_setup(&mut tx, &SecretHash::of(&body.token)).await? {
-        return Err(AppError::new(ErrorCode::Unauthenticated, "this setup link is invalid, used or expired"));
+        return Err(AppError::new(
+            ErrorCode::Unauthenticated,
+            "this setup link is invalid, used or expired",
+        ));
     }
-    let user = users_repo::create(&mut tx, &email, display_name, &hash.0, true).await.map_err(users::conflict_on_duplicate)?;
-    audit::record(&mut tx, &meta.entry(None, format!("user:{user}"), "platform.setup", format!("user:{user}"), Outcome::Success)).await?;
+    let user = users_repo::create(&mut tx, &email, display_name, &hash.0, true)
+        .await
+        .map_err(users::conflict_on_duplicate)?;
+    audit::record(
+        &mut tx,
+        &meta.entry(
+            None,
+            format!("user:{user}"),
+            "platform.setup",
+            format!("user:{user}"),
+            Outcome::Success,
+        ),
+    )
+    .await?;
     let created = users_repo::get(&mut tx, user).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(created)))
@@ -230,24 +362,41 @@ pub async fn setup(State(state): State<AppState>, meta: RequestMeta, Json(body):
         (status = 204, description = "Changed"),
         (status = 401, description = "The current password is wrong", body = nimbus_api_types::ErrorBody),
     ))]
-pub async fn change_password(State(state): State<AppState>, caller: Authenticated, Json(body): Json<ChangePassword>) -> Result<StatusCode, AppError> {
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Json(body): Json<ChangePassword>,
+) -> Result<StatusCode, AppError> {
     let user = caller.principal.user;
     let email = users_repo::email_of(&mut *state.db.acquire().await?, user).await?;
-    state.auth.limits.check(caller.meta.source_ip, Some(&email))?;
+    state
+        .auth
+        .limits
+        .check(caller.meta.source_ip, Some(&email))?;
     let stored = users_repo::password_hash_of(&mut *state.db.acquire().await?, user).await?;
-    let matches = password::verify(Password::new(body.current_password), stored.map(PasswordHashString))
-        .await
-        .map_err(AppError::internal)?;
+    let matches = password::verify(
+        Password::new(body.current_password),
+        stored.map(PasswordHashString),
+    )
+    .await
+    .map_err(AppError::internal)?;
     if !matches {
-        return Err(AppError::new(ErrorCode::Unauthenticated, "the current password is wrong"));
+        return Err(AppError::new(
+            ErrorCode::Unauthenticated,
+            "the current password is wrong",
+        ));
     }
     let new = Password::new_for_account(body.new_password, &email)
         .map_err(|err| AppError::new(ErrorCode::ValidationFailed, err.to_string()))?;
     let hash = password::hash(new).await.map_err(AppError::internal)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = db::begin_scoped(&state.db, caller.principal.tenant).await?;
     users_repo::set_password(&mut tx, user, &hash.0).await?;
     session::revoke_all_of(&mut tx, user, caller.principal.session()).await?;
-    audit::record(&mut tx, &caller.audit("user.password_change", format!("user:{user}"))).await?;
+    audit::record(
+        &mut tx,
+        &caller.audit("user.password_change", format!("user:{user}")),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -259,9 +408,18 @@ pub async fn change_password(State(state): State<AppState>, caller: Authenticate
         (status = 204, description = "The password is set; sign in with it"),
         (status = 401, description = "The link is invalid, used or expired", body = nimbus_api_types::ErrorBody),
     ))]
-pub async fn reset_password(State(state): State<AppState>, meta: RequestMeta, Json(body): Json<PasswordReset>) -> Result<StatusCode, AppError> {
+pub async fn reset_password(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    Json(body): Json<PasswordReset>,
+) -> Result<StatusCode, AppError> {
     state.auth.limits.check(meta.source_ip, None)?;
-    let invalid = || AppError::new(ErrorCode::Unauthenticated, "this reset link is invalid, used or expired");
+    let invalid = || {
+        AppError::new(
+            ErrorCode::Unauthenticated,
+            "this reset link is invalid, used or expired",
+        )
+    };
     let mut tx = state.db.begin().await?;
     let user = users::links::consume_reset(&mut tx, &SecretHash::of(&body.token))
         .await?
@@ -272,7 +430,17 @@ pub async fn reset_password(State(state): State<AppState>, meta: RequestMeta, Js
     let hash = password::hash(new).await.map_err(AppError::internal)?;
     users_repo::set_password(&mut tx, user, &hash.0).await?;
     session::revoke_all_of(&mut tx, user, None).await?;
-    audit::record(&mut tx, &meta.entry(None, format!("user:{user}"), "user.password_reset", format!("user:{user}"), Outcome::Success)).await?;
+    audit::record(
+        &mut tx,
+        &meta.entry(
+            None,
+            format!("user:{user}"),
+            "user.password_reset",
+            format!("user:{user}"),
+            Outcome::Success,
+        ),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -280,7 +448,9 @@ pub async fn reset_password(State(state): State<AppState>, meta: RequestMeta, Js
 /// The public keys access tokens are signed with (JSON Web Key Set).
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
     responses((status = 200, description = "A JSON Web Key Set of Ed25519 keys", body = Object)))]
-pub async fn jwks(State(state): State<AppState>) -> Result<axum::Json<serde_json::Value>, AppError> {
+pub async fn jwks(
+    State(state): State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, AppError> {
     Ok(axum::Json(state.auth.keys(&state.db).await?.jwks()))
 }
 
@@ -288,7 +458,10 @@ pub async fn jwks(State(state): State<AppState>) -> Result<axum::Json<serde_json
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth",
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The caller", body = Me)))]
-pub async fn me(State(state): State<AppState>, caller: Authenticated) -> Result<Json<Me>, AppError> {
+pub async fn me(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Json<Me>, AppError> {
     Ok(Json(users::me(&state, &caller.principal).await?))
 }
 
@@ -299,18 +472,37 @@ pub async fn me(State(state): State<AppState>, caller: Authenticated) -> Result<
         (status = 200, description = "Switched", body = Me),
         (status = 404, description = "The caller is not a member of that tenant", body = nimbus_api_types::ErrorBody),
     ))]
-pub async fn switch_tenant(State(state): State<AppState>, caller: Authenticated, headers: HeaderMap, Json(body): Json<SwitchTenant>) -> Result<Json<Me>, AppError> {
+pub async fn switch_tenant(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    headers: HeaderMap,
+    Json(body): Json<SwitchTenant>,
+) -> Result<Json<Me>, AppError> {
     let Credential::Session { id } = caller.principal.credential else {
-        return Err(AppError::new(ErrorCode::BadRequest, "only browser sessions switch tenants; tokens are issued for one tenant"));
+        return Err(AppError::new(
+            ErrorCode::BadRequest,
+            "only browser sessions switch tenants; tokens are issued for one tenant",
+        ));
     };
     let tenant = pick_tenant(&state, caller.principal.user, Some(&body.tenant)).await?;
-    let tenant = tenant.ok_or_else(|| AppError::new(ErrorCode::NotFound, "you are not a member of that tenant"))?;
-    session::switch_tenant(&state.db, id, tenant).await?;
+    let tenant = tenant
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "you are not a member of that tenant"))?;
+    let mut tx = db::begin_for_tenant(&state.db, tenant).await?;
+    session::switch_tenant(&mut tx, id, tenant).await?;
+    let mut entry = caller.audit("session.switch_tenant", format!("session:{id}"));
+    entry.tenant = Some(tenant);
+    audit::record(&mut tx, &entry).await?;
+    tx.commit().await?;
     if let Some(cookie) = session_cookie(&headers) {
         state.auth.cache.forget(cookie);
     }
-    let (tenant, authority) = tenant_authority(&state.db, caller.principal.user, Some(tenant)).await?;
-    let principal = Principal { tenant, authority, ..caller.principal };
+    let (tenant, authority) =
+        tenant_authority(&state.db, caller.principal.user, Some(tenant)).await?;
+    let principal = Principal {
+        tenant,
+        authority,
+        ..caller.principal
+    };
     Ok(Json(users::me(&state, &principal).await?))
 }
 
@@ -318,7 +510,10 @@ pub async fn switch_tenant(State(state): State<AppState>, caller: Authenticated,
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "auth",
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Live sessions, newest first", body = Vec<Session>)))]
-pub async fn list_sessions(State(state): State<AppState>, caller: Authenticated) -> Result<Json<Vec<Session>>, AppError> {
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Json<Vec<Session>>, AppError> {
     let current = caller.principal.session();
     let rows = sqlx::query!(
         r#"SELECT id, kind, created_at, last_seen_at, expires_at, source_ip, user_agent FROM sessions
@@ -332,7 +527,11 @@ pub async fn list_sessions(State(state): State<AppState>, caller: Authenticated)
         rows.into_iter()
             .map(|row| Session {
                 id: SessionId(row.id),
-                kind: if row.kind == "browser" { SessionKind::Browser } else { SessionKind::Token },
+                kind: if row.kind == "browser" {
+                    SessionKind::Browser
+                } else {
+                    SessionKind::Token
+                },
                 created_at: row.created_at,
                 last_seen_at: row.last_seen_at,
                 expires_at: row.expires_at,
@@ -352,8 +551,12 @@ pub async fn list_sessions(State(state): State<AppState>, caller: Authenticated)
         (status = 204, description = "Ended"),
         (status = 404, description = "No such session of the caller", body = nimbus_api_types::ErrorBody),
     ))]
-pub async fn revoke_session(State(state): State<AppState>, caller: Authenticated, Path(id): Path<SessionId>) -> Result<StatusCode, AppError> {
-    let mut tx = state.db.begin().await?;
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<SessionId>,
+) -> Result<StatusCode, AppError> {
+    let mut tx = db::begin_scoped(&state.db, caller.principal.tenant).await?;
     let done = sqlx::query!(
         "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
         id.0,
@@ -364,7 +567,11 @@ pub async fn revoke_session(State(state): State<AppState>, caller: Authenticated
     if done.rows_affected() == 0 {
         return Err(AppError::new(ErrorCode::NotFound, "no such session"));
     }
-    audit::record(&mut tx, &caller.audit("session.revoke", format!("session:{id}"))).await?;
+    audit::record(
+        &mut tx,
+        &caller.audit("session.revoke", format!("session:{id}")),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -236,7 +236,8 @@ async fn has_active_key(pool: &PgPool) -> Result<bool, sqlx::Error> {
 /// Generates and stores a key. With `only_if_none`, nothing is stored when another server
 /// stored one first.
 async fn insert_key(pool: &PgPool, only_if_none: bool) -> Result<String, KeyError> {
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| KeyError::Crypto)?;
+    let pkcs8 =
+        Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| KeyError::Crypto)?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| KeyError::Crypto)?;
     let kid = Uuid::new_v4().simple().to_string();
     sqlx::query!(

@@ -223,7 +223,13 @@ mod tests {
 
     #[test]
     fn common_and_patterned_passwords_are_refused_whatever_their_length() {
-        for common in ["password1234", "qwertyuiop123", "123456789012", "aaaaaaaaaaaaaaaa", "iloveyou1234"] {
+        for common in [
+            "password1234",
+            "qwertyuiop123",
+            "123456789012",
+            "aaaaaaaaaaaaaaaa",
+            "iloveyou1234",
+        ] {
             assert_eq!(
                 Password::new_for_account(common.into(), "grace@example.com").unwrap_err(),
                 PasswordRejected::TooGuessable,

@@ -11,9 +11,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, Method, header};
+use nimbus_api_types::ErrorCode;
 use nimbus_api_types::ids::{ApiTokenId, ProjectId, SessionId, TenantId, UserId};
 use nimbus_api_types::rbac::Permission;
-use nimbus_api_types::ErrorCode;
 use sqlx::PgPool;
 
 use super::secret::{SecretHash, SecretKind};
@@ -32,10 +32,16 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
     /// A browser session (cookie).
-    Session { id: SessionId },
+    Session {
+        id: SessionId,
+    },
     /// A JWT access token of a token session.
-    AccessToken { session: SessionId },
-    ApiToken { id: ApiTokenId },
+    AccessToken {
+        session: SessionId,
+    },
+    ApiToken {
+        id: ApiTokenId,
+    },
 }
 
 /// An authenticated caller and what it may do in its current tenant.
@@ -135,10 +141,11 @@ fn check_csrf(headers: &HeaderMap, expected: &str) -> Result<(), AppError> {
             "cross-site request refused: send the session's CSRF token in X-CSRF-Token",
         )
     };
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if !matches!(site.as_bytes(), b"same-origin" | b"none") {
-            return Err(refused());
-        }
+    let site = headers
+        .get("sec-fetch-site")
+        .map(axum::http::HeaderValue::as_bytes);
+    if site.is_some_and(|site| !matches!(site, b"same-origin" | b"none")) {
+        return Err(refused());
     }
     let presented = headers
         .get(CSRF_HEADER)

@@ -37,13 +37,17 @@ impl RateLimits {
         if let Some(ip) = ip {
             sweep(&self.per_ip);
             if let Err(not_until) = self.per_ip.check_key(&ip) {
-                return Err(AppError::rate_limited(not_until.wait_time_from(clock.now())));
+                return Err(AppError::rate_limited(
+                    not_until.wait_time_from(clock.now()),
+                ));
             }
         }
         if let Some(account) = account {
             sweep(&self.per_account);
             if let Err(not_until) = self.per_account.check_key(&account.to_lowercase()) {
-                return Err(AppError::rate_limited(not_until.wait_time_from(clock.now())));
+                return Err(AppError::rate_limited(
+                    not_until.wait_time_from(clock.now()),
+                ));
             }
         }
         Ok(())

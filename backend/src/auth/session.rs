@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::http::HeaderValue;
 use nimbus_api_types::ids::{SessionId, TenantId, UserId};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
 use super::extract::RequestMeta;
 use super::principal::SESSION_COOKIE;
@@ -137,9 +137,12 @@ pub async fn rotate(conn: &mut PgConnection, presented: &str) -> Result<Refresh,
     let (true, true, Some(tenant)) = (row.live, row.fresh, row.current_tenant_id) else {
         return Ok(Refresh::Invalid);
     };
-    sqlx::query!("UPDATE refresh_tokens SET used_at = now() WHERE id = $1", row.id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE refresh_tokens SET used_at = now() WHERE id = $1",
+        row.id
+    )
+    .execute(&mut *conn)
+    .await?;
     let refresh = issue_refresh(conn, session).await?;
     Ok(Refresh::Rotated {
         session,
@@ -176,13 +179,17 @@ pub async fn revoke_all_of(
     Ok(done.rows_affected())
 }
 
-pub async fn switch_tenant(pool: &PgPool, session: SessionId, tenant: TenantId) -> Result<(), sqlx::Error> {
+pub async fn switch_tenant(
+    conn: &mut PgConnection,
+    session: SessionId,
+    tenant: TenantId,
+) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "UPDATE sessions SET current_tenant_id = $2 WHERE id = $1 AND kind = 'browser'",
         session.0,
         tenant.0
     )
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }

@@ -200,6 +200,18 @@ pub async fn begin_for_tenant(
     Ok(tx)
 }
 
+/// A transaction scoped to `tenant` when there is one; otherwise outside every tenant (where only
+/// platform rows, such as platform audit entries, can be written).
+pub async fn begin_scoped(
+    pool: &PgPool,
+    tenant: Option<TenantId>,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    match tenant {
+        Some(tenant) => begin_for_tenant(pool, tenant).await,
+        None => pool.begin().await,
+    }
+}
+
 /// Scopes an open transaction to `tenant` (for code that learns the tenant mid-transaction,
 /// such as an API token lookup).
 pub async fn set_tenant(conn: &mut PgConnection, tenant: TenantId) -> Result<(), sqlx::Error> {

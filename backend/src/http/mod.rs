@@ -4,8 +4,8 @@
 pub mod api_docs;
 pub mod extract;
 pub mod frontend;
-pub mod paging;
 mod middleware;
+pub mod paging;
 
 use std::time::Duration;
 

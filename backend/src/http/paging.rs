@@ -54,7 +54,11 @@ impl PageQuery {
     }
 
     /// Cuts the fetched rows to the page and sets `next_cursor` from the last item's sort key.
-    pub fn page<T>(&self, mut items: Vec<T>, key: impl Fn(&T) -> String) -> Result<Page<T>, AppError> {
+    pub fn page<T>(
+        &self,
+        mut items: Vec<T>,
+        key: impl Fn(&T) -> String,
+    ) -> Result<Page<T>, AppError> {
         let limit = usize::try_from(self.limit()?).unwrap_or(usize::MAX);
         let more = items.len() > limit;
         items.truncate(limit);

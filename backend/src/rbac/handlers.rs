@@ -30,14 +30,20 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 fn forbidden_wider() -> AppError {
-    AppError::new(ErrorCode::Forbidden, "you cannot grant permissions you do not hold there")
+    AppError::new(
+        ErrorCode::Forbidden,
+        "you cannot grant permissions you do not hold there",
+    )
 }
 
 /// Built-in roles first, then the tenant's custom roles by name.
 #[utoipa::path(get, path = "/api/v1/roles", tag = "roles",
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Every role of the tenant", body = Vec<Role>)))]
-pub async fn list_roles(State(state): State<AppState>, caller: Member) -> Result<Json<Vec<Role>>, AppError> {
+pub async fn list_roles(
+    State(state): State<AppState>,
+    caller: Member,
+) -> Result<Json<Vec<Role>>, AppError> {
     let mut roles: Vec<Role> = BuiltinRole::ALL
         .into_iter()
         .map(|role| Role {
@@ -71,13 +77,23 @@ pub async fn list_roles(State(state): State<AppState>, caller: Member) -> Result
         (status = 403, description = "A permission the caller does not hold", body = nimbus_api_types::ErrorBody),
         (status = 409, description = "The name is taken", body = nimbus_api_types::ErrorBody),
     ))]
-pub async fn create_role(State(state): State<AppState>, caller: Can<perm::RolesManage>, Json(body): Json<NewRole>) -> Result<(StatusCode, Json<Role>), AppError> {
+pub async fn create_role(
+    State(state): State<AppState>,
+    caller: Can<perm::RolesManage>,
+    Json(body): Json<NewRole>,
+) -> Result<(StatusCode, Json<Role>), AppError> {
     let name = body.name.trim();
     if !(1..=100).contains(&name.chars().count()) || body.description.chars().count() > 500 {
-        return Err(AppError::new(ErrorCode::ValidationFailed, "the name must be 1 to 100 characters and the description at most 500"));
+        return Err(AppError::new(
+            ErrorCode::ValidationFailed,
+            "the name must be 1 to 100 characters and the description at most 500",
+        ));
     }
     if body.permissions.contains(&Permission::TenantsManage) {
-        return Err(AppError::new(ErrorCode::ValidationFailed, "tenants:manage belongs to platform administrators, not to tenant roles"));
+        return Err(AppError::new(
+            ErrorCode::ValidationFailed,
+            "tenants:manage belongs to platform administrators, not to tenant roles",
+        ));
     }
     let permissions = PermissionSet::of(&body.permissions);
     if !permissions.is_subset_of(caller.principal.authority.at(Scope::Tenant)) {
@@ -100,10 +116,20 @@ pub async fn create_role(State(state): State<AppState>, caller: Can<perm::RolesM
         _ => AppError::from(err),
     })?;
     let mut entry = caller.audit("role.create", format!("role:{id}"));
-    entry.details = serde_json::json!({ "name": name, "permissions": permission_names(permissions) });
+    entry.details =
+        serde_json::json!({ "name": name, "permissions": permission_names(permissions) });
     audit::record(&mut tx, &entry).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(Role { role: RoleRef::Custom(id), name: name.to_owned(), description: body.description, builtin: false, permissions: permissions.iter().collect() })))
+    Ok((
+        StatusCode::CREATED,
+        Json(Role {
+            role: RoleRef::Custom(id),
+            name: name.to_owned(),
+            description: body.description,
+            builtin: false,
+            permissions: permissions.iter().collect(),
+        }),
+    ))
 }
 
 /// Deletes a custom role and every binding of it.
@@ -111,7 +137,11 @@ pub async fn create_role(State(state): State<AppState>, caller: Can<perm::RolesM
     params(("id" = RoleId, Path, description = "The custom role")),
     security(("session" = ["roles:manage"]), ("bearer" = ["roles:manage"])),
     responses((status = 204, description = "Deleted"), (status = 404, description = "No such role", body = nimbus_api_types::ErrorBody)))]
-pub async fn delete_role(State(state): State<AppState>, caller: Can<perm::RolesManage>, Path(id): Path<RoleId>) -> Result<StatusCode, AppError> {
+pub async fn delete_role(
+    State(state): State<AppState>,
+    caller: Can<perm::RolesManage>,
+    Path(id): Path<RoleId>,
+) -> Result<StatusCode, AppError> {
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let permissions = role_permissions(&mut tx, caller.tenant, RoleRef::Custom(id))
         .await?
@@ -119,9 +149,13 @@ pub async fn delete_role(State(state): State<AppState>, caller: Can<perm::RolesM
     if !permissions.is_subset_of(caller.principal.authority.at(Scope::Tenant)) {
         return Err(forbidden_wider());
     }
-    sqlx::query!("DELETE FROM roles WHERE tenant_id = $1 AND id = $2", caller.tenant.0, id.0)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM roles WHERE tenant_id = $1 AND id = $2",
+        caller.tenant.0,
+        id.0
+    )
+    .execute(&mut *tx)
+    .await?;
     audit::record(&mut tx, &caller.audit("role.delete", format!("role:{id}"))).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -159,9 +193,20 @@ fn binding_from(row: BindingRow) -> Option<RoleBinding> {
 #[utoipa::path(get, path = "/api/v1/role-bindings", tag = "roles", params(BindingFilter),
     security(("session" = ["roles:manage"]), ("bearer" = ["roles:manage"])),
     responses((status = 200, description = "One page of role bindings", body = Page<RoleBinding>)))]
-pub async fn list_bindings(State(state): State<AppState>, caller: Can<perm::RolesManage>, Query(filter): Query<BindingFilter>) -> Result<Json<Page<RoleBinding>>, AppError> {
-    let paging = PageQuery { limit: filter.limit, cursor: filter.cursor };
-    let after = paging.after()?.map(|cursor| cursor.parse::<uuid::Uuid>()).transpose().map_err(|_| AppError::new(ErrorCode::BadRequest, "the cursor is not valid"))?;
+pub async fn list_bindings(
+    State(state): State<AppState>,
+    caller: Can<perm::RolesManage>,
+    Query(filter): Query<BindingFilter>,
+) -> Result<Json<Page<RoleBinding>>, AppError> {
+    let paging = PageQuery {
+        limit: filter.limit,
+        cursor: filter.cursor,
+    };
+    let after = paging
+        .after()?
+        .map(|cursor| cursor.parse::<uuid::Uuid>())
+        .transpose()
+        .map_err(|_| AppError::new(ErrorCode::BadRequest, "the cursor is not valid"))?;
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let rows = sqlx::query_as!(
         BindingRow,
@@ -176,7 +221,10 @@ pub async fn list_bindings(State(state): State<AppState>, caller: Can<perm::Role
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Json(paging.page(rows.into_iter().filter_map(binding_from).collect(), |binding| binding.id.to_string())?))
+    Ok(Json(paging.page(
+        rows.into_iter().filter_map(binding_from).collect(),
+        |binding| binding.id.to_string(),
+    )?))
 }
 
 /// Gives a member a role, tenant-wide or in one project — only a role the caller could hold
@@ -188,13 +236,21 @@ pub async fn list_bindings(State(state): State<AppState>, caller: Can<perm::Role
         (status = 403, description = "The role is wider than the caller's own there", body = nimbus_api_types::ErrorBody),
         (status = 409, description = "The member already has this role there", body = nimbus_api_types::ErrorBody),
     ))]
-pub async fn create_binding(State(state): State<AppState>, caller: Can<perm::RolesManage>, Json(body): Json<NewRoleBinding>) -> Result<(StatusCode, Json<RoleBinding>), AppError> {
+pub async fn create_binding(
+    State(state): State<AppState>,
+    caller: Can<perm::RolesManage>,
+    Json(body): Json<NewRoleBinding>,
+) -> Result<(StatusCode, Json<RoleBinding>), AppError> {
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let permissions = role_permissions(&mut tx, caller.tenant, body.role)
         .await?
         .ok_or_else(|| AppError::new(ErrorCode::ValidationFailed, "no such role in this tenant"))?;
     let scope = body.project_id.map_or(Scope::Tenant, Scope::Project);
-    if !caller.principal.authority.may_grant(&Grant { scope, permissions }) {
+    if !caller
+        .principal
+        .authority
+        .may_grant(&Grant { scope, permissions })
+    {
         return Err(forbidden_wider());
     }
     let (builtin_role, role_id) = role_columns(body.role);
@@ -216,8 +272,12 @@ pub async fn create_binding(State(state): State<AppState>, caller: Can<perm::Rol
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => AppError::new(ErrorCode::ValidationFailed, "no such member or project in this tenant"),
         _ => AppError::from(err),
     })?;
-    let binding = binding_from(row).ok_or_else(|| AppError::internal(std::io::Error::other("binding without a role")))?;
-    let mut entry = caller.audit("role_binding.create", format!("role_binding:{}", binding.id));
+    let binding = binding_from(row)
+        .ok_or_else(|| AppError::internal(std::io::Error::other("binding without a role")))?;
+    let mut entry = caller.audit(
+        "role_binding.create",
+        format!("role_binding:{}", binding.id),
+    );
     entry.details = serde_json::json!({ "user": binding.user_id, "role": binding.role, "project": binding.project_id });
     audit::record(&mut tx, &entry).await?;
     tx.commit().await?;
@@ -233,7 +293,11 @@ pub async fn create_binding(State(state): State<AppState>, caller: Can<perm::Rol
         (status = 404, description = "No such role binding", body = nimbus_api_types::ErrorBody),
         (status = 409, description = "The tenant's last Owner", body = nimbus_api_types::ErrorBody),
     ))]
-pub async fn delete_binding(State(state): State<AppState>, caller: Can<perm::RolesManage>, Path(id): Path<RoleBindingId>) -> Result<StatusCode, AppError> {
+pub async fn delete_binding(
+    State(state): State<AppState>,
+    caller: Can<perm::RolesManage>,
+    Path(id): Path<RoleBindingId>,
+) -> Result<StatusCode, AppError> {
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let row = sqlx::query_as!(
         BindingRow,
@@ -243,10 +307,18 @@ pub async fn delete_binding(State(state): State<AppState>, caller: Can<perm::Rol
     )
     .fetch_optional(&mut *tx)
     .await?;
-    let binding = row.and_then(binding_from).ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such role binding"))?;
-    let permissions = role_permissions(&mut tx, caller.tenant, binding.role).await?.unwrap_or_default();
+    let binding = row
+        .and_then(binding_from)
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such role binding"))?;
+    let permissions = role_permissions(&mut tx, caller.tenant, binding.role)
+        .await?
+        .unwrap_or_default();
     let scope = binding.project_id.map_or(Scope::Tenant, Scope::Project);
-    if !caller.principal.authority.may_grant(&Grant { scope, permissions }) {
+    if !caller
+        .principal
+        .authority
+        .may_grant(&Grant { scope, permissions })
+    {
         return Err(forbidden_wider());
     }
     if binding.role == RoleRef::Builtin(BuiltinRole::Owner) && binding.project_id.is_none() {
@@ -258,12 +330,19 @@ pub async fn delete_binding(State(state): State<AppState>, caller: Can<perm::Rol
         .fetch_all(&mut *tx)
         .await?;
         if owners.len() <= 1 {
-            return Err(AppError::new(ErrorCode::Conflict, "a tenant keeps at least one Owner; make someone else Owner first"));
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                "a tenant keeps at least one Owner; make someone else Owner first",
+            ));
         }
     }
-    sqlx::query!("DELETE FROM role_bindings WHERE tenant_id = $1 AND id = $2", caller.tenant.0, id.0)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM role_bindings WHERE tenant_id = $1 AND id = $2",
+        caller.tenant.0,
+        id.0
+    )
+    .execute(&mut *tx)
+    .await?;
     let mut entry = caller.audit("role_binding.delete", format!("role_binding:{id}"));
     entry.details = serde_json::json!({ "user": binding.user_id, "role": binding.role, "project": binding.project_id });
     audit::record(&mut tx, &entry).await?;

@@ -157,8 +157,14 @@ mod tests {
         assert!(owner.covers(&admin));
         assert!(!admin.covers(&owner));
         let mut project_owner = Authority::default();
-        project_owner.bind(Scope::Project(project(1)), PermissionSet::role(BuiltinRole::Owner));
-        assert!(!admin.covers(&project_owner), "Owner permissions in a project exceed Admin");
+        project_owner.bind(
+            Scope::Project(project(1)),
+            PermissionSet::role(BuiltinRole::Owner),
+        );
+        assert!(
+            !admin.covers(&project_owner),
+            "Owner permissions in a project exceed Admin"
+        );
         assert!(owner.covers(&project_owner));
         assert!(admin.covers(&Authority::default()));
     }

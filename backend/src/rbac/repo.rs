@@ -53,11 +53,15 @@ pub async fn authority_of(
     let mut authority = Authority::default();
     for binding in bindings {
         let permissions = match (&binding.builtin_role, &binding.custom_permissions) {
-            (Some(name), _) => BuiltinRole::from_name(name).map_or(PermissionSet::EMPTY, PermissionSet::role),
+            (Some(name), _) => {
+                BuiltinRole::from_name(name).map_or(PermissionSet::EMPTY, PermissionSet::role)
+            }
             (None, Some(names)) => permission_set(names),
             (None, None) => PermissionSet::EMPTY,
         };
-        let scope = binding.project_id.map_or(Scope::Tenant, |id| Scope::Project(ProjectId(id)));
+        let scope = binding
+            .project_id
+            .map_or(Scope::Tenant, |id| Scope::Project(ProjectId(id)));
         authority.bind(scope, permissions);
     }
     Ok(Some(authority))

@@ -34,25 +34,52 @@ fn invalid(message: &'static str) -> AppError {
 
 fn check_slug(slug: &str) -> Result<(), AppError> {
     let valid = (2..=63).contains(&slug.len())
-        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !slug.starts_with('-');
-    if valid { Ok(()) } else { Err(invalid("the slug must be 2–63 lower-case letters, digits and dashes, not starting with a dash")) }
+    if valid {
+        Ok(())
+    } else {
+        Err(invalid(
+            "the slug must be 2–63 lower-case letters, digits and dashes, not starting with a dash",
+        ))
+    }
 }
 
 fn check_name(name: &str) -> Result<&str, AppError> {
     let name = name.trim();
-    if (1..=200).contains(&name.chars().count()) { Ok(name) } else { Err(invalid("the name must be 1 to 200 characters")) }
+    if (1..=200).contains(&name.chars().count()) {
+        Ok(name)
+    } else {
+        Err(invalid("the name must be 1 to 200 characters"))
+    }
 }
 
 fn check_currency(code: &str) -> Result<(), AppError> {
-    if code.len() == 3 && code.chars().all(|c| c.is_ascii_uppercase()) { Ok(()) } else { Err(invalid("the reporting currency must be an ISO 4217 code such as USD or EUR")) }
+    if code.len() == 3 && code.chars().all(|c| c.is_ascii_uppercase()) {
+        Ok(())
+    } else {
+        Err(invalid(
+            "the reporting currency must be an ISO 4217 code such as USD or EUR",
+        ))
+    }
 }
 
 async fn check_time_zone(conn: &mut PgConnection, zone: &str) -> Result<(), AppError> {
-    let known = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1) AS "known!""#, zone)
-        .fetch_one(conn)
-        .await?;
-    if known { Ok(()) } else { Err(invalid("the time zone must be an IANA name such as Europe/Paris or UTC")) }
+    let known = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1) AS "known!""#,
+        zone
+    )
+    .fetch_one(conn)
+    .await?;
+    if known {
+        Ok(())
+    } else {
+        Err(invalid(
+            "the time zone must be an IANA name such as Europe/Paris or UTC",
+        ))
+    }
 }
 
 struct TenantRow {
@@ -66,7 +93,14 @@ struct TenantRow {
 
 impl From<TenantRow> for Tenant {
     fn from(row: TenantRow) -> Self {
-        Self { id: TenantId(row.id), slug: row.slug, name: row.name, reporting_currency: row.reporting_currency, time_zone: row.time_zone, created_at: row.created_at }
+        Self {
+            id: TenantId(row.id),
+            slug: row.slug,
+            name: row.name,
+            reporting_currency: row.reporting_currency,
+            time_zone: row.time_zone,
+            created_at: row.created_at,
+        }
     }
 }
 
@@ -74,7 +108,11 @@ impl From<TenantRow> for Tenant {
 #[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", params(PageQuery),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "One page of tenants", body = Page<Tenant>)))]
-pub async fn list(State(state): State<AppState>, caller: Authenticated, Query(paging): Query<PageQuery>) -> Result<Json<Page<Tenant>>, AppError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Query(paging): Query<PageQuery>,
+) -> Result<Json<Page<Tenant>>, AppError> {
     let mut tx = state.db.begin().await?;
     db::set_user(&mut tx, caller.principal.user).await?;
     let rows = sqlx::query_as!(
@@ -91,14 +129,25 @@ pub async fn list(State(state): State<AppState>, caller: Authenticated, Query(pa
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Json(paging.page(rows.into_iter().map(Tenant::from).collect(), |tenant| tenant.slug.clone())?))
+    Ok(Json(paging.page(
+        rows.into_iter().map(Tenant::from).collect(),
+        |tenant| tenant.slug.clone(),
+    )?))
 }
 
 /// Creates a tenant with its first Owner, in the caller's transaction (`owner` joins it).
-pub async fn create(conn: &mut PgConnection, body: &NewTenant, owner: Option<UserId>, entry: &mut Entry) -> Result<Tenant, AppError> {
+pub async fn create(
+    conn: &mut PgConnection,
+    body: &NewTenant,
+    owner: Option<UserId>,
+    entry: &mut Entry,
+) -> Result<Tenant, AppError> {
     check_slug(&body.slug)?;
     let name = check_name(&body.name)?;
-    let currency = body.reporting_currency.clone().unwrap_or_else(|| "USD".to_owned());
+    let currency = body
+        .reporting_currency
+        .clone()
+        .unwrap_or_else(|| "USD".to_owned());
     check_currency(&currency)?;
     let zone = body.time_zone.clone().unwrap_or_else(|| "UTC".to_owned());
     check_time_zone(conn, &zone).await?;
@@ -146,9 +195,19 @@ pub async fn create(conn: &mut PgConnection, body: &NewTenant, owner: Option<Use
         (status = 201, description = "Created", body = Tenant),
         (status = 409, description = "The slug is taken", body = nimbus_api_types::ErrorBody),
     ))]
-pub async fn create_route(State(state): State<AppState>, caller: PlatformAdmin, Json(body): Json<NewTenant>) -> Result<(StatusCode, Json<Tenant>), AppError> {
+pub async fn create_route(
+    State(state): State<AppState>,
+    caller: PlatformAdmin,
+    Json(body): Json<NewTenant>,
+) -> Result<(StatusCode, Json<Tenant>), AppError> {
     let mut tx = state.db.begin().await?;
-    let mut entry = caller.meta.entry(None, caller.principal.actor(), "tenant.create", String::new(), audit::Outcome::Success);
+    let mut entry = caller.meta.entry(
+        None,
+        caller.principal.actor(),
+        "tenant.create",
+        String::new(),
+        audit::Outcome::Success,
+    );
     let tenant = create(&mut tx, &body, Some(caller.principal.user), &mut entry).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(tenant)))
@@ -159,7 +218,11 @@ pub async fn create_route(State(state): State<AppState>, caller: PlatformAdmin, 
     params(("id" = TenantId, Path, description = "The tenant")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The tenant", body = Tenant), (status = 404, description = "No such tenant of the caller", body = nimbus_api_types::ErrorBody)))]
-pub async fn get(State(state): State<AppState>, caller: Authenticated, Path(id): Path<TenantId>) -> Result<Json<Tenant>, AppError> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<TenantId>,
+) -> Result<Json<Tenant>, AppError> {
     if caller.principal.tenant != Some(id) && !caller.principal.platform_admin {
         return Err(no_such_tenant());
     }
@@ -175,7 +238,12 @@ pub async fn get(State(state): State<AppState>, caller: Authenticated, Path(id):
     params(("id" = TenantId, Path, description = "The tenant")),
     security(("session" = ["tenant:settings"]), ("bearer" = ["tenant:settings"])),
     responses((status = 200, description = "The tenant", body = Tenant), (status = 404, description = "Not the caller's tenant", body = nimbus_api_types::ErrorBody)))]
-pub async fn change_settings(State(state): State<AppState>, caller: Can<perm::TenantSettings>, Path(id): Path<TenantId>, Json(change): Json<TenantSettingsChange>) -> Result<Json<Tenant>, AppError> {
+pub async fn change_settings(
+    State(state): State<AppState>,
+    caller: Can<perm::TenantSettings>,
+    Path(id): Path<TenantId>,
+    Json(change): Json<TenantSettingsChange>,
+) -> Result<Json<Tenant>, AppError> {
     if caller.tenant != id {
         return Err(no_such_tenant());
     }

@@ -31,13 +31,18 @@ fn check_name(name: &str) -> Result<&str, AppError> {
     if (1..=200).contains(&name.chars().count()) {
         Ok(name)
     } else {
-        Err(AppError::new(ErrorCode::ValidationFailed, "the name must be 1 to 200 characters"))
+        Err(AppError::new(
+            ErrorCode::ValidationFailed,
+            "the name must be 1 to 200 characters",
+        ))
     }
 }
 
 fn duplicate_name(err: sqlx::Error) -> AppError {
     match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => AppError::new(ErrorCode::Conflict, "a project with this name exists"),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            AppError::new(ErrorCode::Conflict, "a project with this name exists")
+        }
         _ => AppError::from(err),
     }
 }
@@ -50,7 +55,11 @@ struct ProjectRow {
 
 impl From<ProjectRow> for Project {
     fn from(row: ProjectRow) -> Self {
-        Self { id: ProjectId(row.id), name: row.name, created_at: row.created_at }
+        Self {
+            id: ProjectId(row.id),
+            name: row.name,
+            created_at: row.created_at,
+        }
     }
 }
 
@@ -58,7 +67,11 @@ impl From<ProjectRow> for Project {
 #[utoipa::path(get, path = "/api/v1/projects", tag = "projects", params(PageQuery),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "One page of projects", body = Page<Project>)))]
-pub async fn list(State(state): State<AppState>, caller: Member, Query(paging): Query<PageQuery>) -> Result<Json<Page<Project>>, AppError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Member,
+    Query(paging): Query<PageQuery>,
+) -> Result<Json<Page<Project>>, AppError> {
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let rows = sqlx::query_as!(
         ProjectRow,
@@ -73,13 +86,20 @@ pub async fn list(State(state): State<AppState>, caller: Member, Query(paging): 
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Json(paging.page(rows.into_iter().map(Project::from).collect(), |project| project.name.clone())?))
+    Ok(Json(paging.page(
+        rows.into_iter().map(Project::from).collect(),
+        |project| project.name.clone(),
+    )?))
 }
 
 #[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = ProjectInput,
     security(("session" = ["projects:manage"]), ("bearer" = ["projects:manage"])),
     responses((status = 201, description = "Created", body = Project), (status = 409, description = "The name is taken", body = nimbus_api_types::ErrorBody)))]
-pub async fn create(State(state): State<AppState>, caller: Can<perm::ProjectsManage>, Json(body): Json<ProjectInput>) -> Result<(StatusCode, Json<Project>), AppError> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Can<perm::ProjectsManage>,
+    Json(body): Json<ProjectInput>,
+) -> Result<(StatusCode, Json<Project>), AppError> {
     let name = check_name(&body.name)?;
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let row = sqlx::query_as!(
@@ -104,15 +124,24 @@ pub async fn create(State(state): State<AppState>, caller: Can<perm::ProjectsMan
     params(("id" = ProjectId, Path, description = "The project")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The project", body = Project), (status = 404, description = "No such project", body = nimbus_api_types::ErrorBody)))]
-pub async fn get(State(state): State<AppState>, caller: Member, Path(id): Path<ProjectId>) -> Result<Json<Project>, AppError> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Member,
+    Path(id): Path<ProjectId>,
+) -> Result<Json<Project>, AppError> {
     if caller.principal.project.is_some_and(|only| only != id) {
         return Err(no_such_project());
     }
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
-    let row = sqlx::query_as!(ProjectRow, "SELECT id, name, created_at FROM projects WHERE tenant_id = $1 AND id = $2", caller.tenant.0, id.0)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(no_such_project)?;
+    let row = sqlx::query_as!(
+        ProjectRow,
+        "SELECT id, name, created_at FROM projects WHERE tenant_id = $1 AND id = $2",
+        caller.tenant.0,
+        id.0
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(no_such_project)?;
     tx.commit().await?;
     Ok(Json(row.into()))
 }
@@ -121,7 +150,12 @@ pub async fn get(State(state): State<AppState>, caller: Member, Path(id): Path<P
     params(("id" = ProjectId, Path, description = "The project")),
     security(("session" = ["projects:manage"]), ("bearer" = ["projects:manage"])),
     responses((status = 200, description = "Renamed", body = Project), (status = 404, description = "No such project", body = nimbus_api_types::ErrorBody)))]
-pub async fn rename(State(state): State<AppState>, caller: Can<perm::ProjectsManage>, Path(id): Path<ProjectId>, Json(body): Json<ProjectInput>) -> Result<Json<Project>, AppError> {
+pub async fn rename(
+    State(state): State<AppState>,
+    caller: Can<perm::ProjectsManage>,
+    Path(id): Path<ProjectId>,
+    Json(body): Json<ProjectInput>,
+) -> Result<Json<Project>, AppError> {
     let name = check_name(&body.name)?;
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let row = sqlx::query_as!(
@@ -146,15 +180,27 @@ pub async fn rename(State(state): State<AppState>, caller: Can<perm::ProjectsMan
     params(("id" = ProjectId, Path, description = "The project")),
     security(("session" = ["projects:manage"]), ("bearer" = ["projects:manage"])),
     responses((status = 204, description = "Deleted"), (status = 404, description = "No such project", body = nimbus_api_types::ErrorBody)))]
-pub async fn delete(State(state): State<AppState>, caller: Can<perm::ProjectsManage>, Path(id): Path<ProjectId>) -> Result<StatusCode, AppError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Can<perm::ProjectsManage>,
+    Path(id): Path<ProjectId>,
+) -> Result<StatusCode, AppError> {
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
-    let done = sqlx::query!("DELETE FROM projects WHERE tenant_id = $1 AND id = $2", caller.tenant.0, id.0)
-        .execute(&mut *tx)
-        .await?;
+    let done = sqlx::query!(
+        "DELETE FROM projects WHERE tenant_id = $1 AND id = $2",
+        caller.tenant.0,
+        id.0
+    )
+    .execute(&mut *tx)
+    .await?;
     if done.rows_affected() == 0 {
         return Err(no_such_project());
     }
-    audit::record(&mut tx, &caller.audit("project.delete", format!("project:{id}"))).await?;
+    audit::record(
+        &mut tx,
+        &caller.audit("project.delete", format!("project:{id}")),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -52,9 +52,23 @@ pub struct UserFilter {
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserFilter),
     security(("session" = ["users:manage"]), ("bearer" = ["users:manage"])),
     responses((status = 200, description = "One page of members", body = Page<User>)))]
-pub async fn list_users(State(state): State<AppState>, caller: Can<perm::UsersManage>, Query(filter): Query<UserFilter>) -> Result<Json<Page<User>>, AppError> {
-    let paging = PageQuery { limit: filter.limit, cursor: filter.cursor };
-    let pattern = filter.q.map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+pub async fn list_users(
+    State(state): State<AppState>,
+    caller: Can<perm::UsersManage>,
+    Query(filter): Query<UserFilter>,
+) -> Result<Json<Page<User>>, AppError> {
+    let paging = PageQuery {
+        limit: filter.limit,
+        cursor: filter.cursor,
+    };
+    let pattern = filter.q.map(|q| {
+        format!(
+            "%{}%",
+            q.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        )
+    });
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let rows = sqlx::query!(
         r#"SELECT u.id, u.email, u.display_name, (u.disabled_at IS NOT NULL OR m.disabled_at IS NOT NULL) AS "disabled!", u.created_at
@@ -72,7 +86,13 @@ pub async fn list_users(State(state): State<AppState>, caller: Can<perm::UsersMa
     tx.commit().await?;
     let users = rows
         .into_iter()
-        .map(|row| User { id: UserId(row.id), email: row.email, display_name: row.display_name, disabled: row.disabled, created_at: row.created_at })
+        .map(|row| User {
+            id: UserId(row.id),
+            email: row.email,
+            display_name: row.display_name,
+            disabled: row.disabled,
+            created_at: row.created_at,
+        })
         .collect();
     Ok(Json(paging.page(users, |user| user.email.clone())?))
 }
@@ -87,7 +107,13 @@ async fn member(conn: &mut PgConnection, tenant: TenantId, user: UserId) -> Resu
     .fetch_optional(conn)
     .await?
     .ok_or_else(no_such_user)?;
-    Ok(User { id: UserId(row.id), email: row.email, display_name: row.display_name, disabled: row.disabled, created_at: row.created_at })
+    Ok(User {
+        id: UserId(row.id),
+        email: row.email,
+        display_name: row.display_name,
+        disabled: row.disabled,
+        created_at: row.created_at,
+    })
 }
 
 /// One member.
@@ -95,7 +121,11 @@ async fn member(conn: &mut PgConnection, tenant: TenantId, user: UserId) -> Resu
     params(("id" = UserId, Path, description = "The user")),
     security(("session" = ["users:manage"]), ("bearer" = ["users:manage"])),
     responses((status = 200, description = "The member", body = User), (status = 404, description = "Not a member of this tenant", body = nimbus_api_types::ErrorBody)))]
-pub async fn get_user(State(state): State<AppState>, caller: Can<perm::UsersManage>, Path(id): Path<UserId>) -> Result<Json<User>, AppError> {
+pub async fn get_user(
+    State(state): State<AppState>,
+    caller: Can<perm::UsersManage>,
+    Path(id): Path<UserId>,
+) -> Result<Json<User>, AppError> {
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let user = member(&mut tx, caller.tenant, id).await?;
     tx.commit().await?;
@@ -104,13 +134,25 @@ pub async fn get_user(State(state): State<AppState>, caller: Can<perm::UsersMana
 
 /// Checks that the caller may act on `target`'s membership: not itself, and only on members
 /// whose permissions it holds all of (an Admin cannot lock out an Owner).
-async fn check_may_manage(conn: &mut PgConnection, caller: &Can<perm::UsersManage>, target: UserId) -> Result<(), AppError> {
+async fn check_may_manage(
+    conn: &mut PgConnection,
+    caller: &Can<perm::UsersManage>,
+    target: UserId,
+) -> Result<(), AppError> {
     if target == caller.principal.user {
-        return Err(AppError::new(ErrorCode::ValidationFailed, "you cannot disable or remove yourself"));
+        return Err(AppError::new(
+            ErrorCode::ValidationFailed,
+            "you cannot disable or remove yourself",
+        ));
     }
-    let theirs = rbac_repo::authority_of(conn, caller.tenant, target).await?.unwrap_or_default();
+    let theirs = rbac_repo::authority_of(conn, caller.tenant, target)
+        .await?
+        .unwrap_or_default();
     if !caller.principal.authority.covers(&theirs) {
-        return Err(AppError::new(ErrorCode::Forbidden, "this member holds permissions you do not; ask an Owner"));
+        return Err(AppError::new(
+            ErrorCode::Forbidden,
+            "this member holds permissions you do not; ask an Owner",
+        ));
     }
     Ok(())
 }
@@ -121,7 +163,12 @@ async fn check_may_manage(conn: &mut PgConnection, caller: &Can<perm::UsersManag
     params(("id" = UserId, Path, description = "The user")),
     security(("session" = ["users:manage"]), ("bearer" = ["users:manage"])),
     responses((status = 200, description = "The member", body = User), (status = 404, description = "Not a member of this tenant", body = nimbus_api_types::ErrorBody)))]
-pub async fn change_user(State(state): State<AppState>, caller: Can<perm::UsersManage>, Path(id): Path<UserId>, Json(change): Json<UserChange>) -> Result<Json<User>, AppError> {
+pub async fn change_user(
+    State(state): State<AppState>,
+    caller: Can<perm::UsersManage>,
+    Path(id): Path<UserId>,
+    Json(change): Json<UserChange>,
+) -> Result<Json<User>, AppError> {
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     member(&mut tx, caller.tenant, id).await?;
     if let Some(disabled) = change.disabled {
@@ -143,7 +190,11 @@ pub async fn change_user(State(state): State<AppState>, caller: Can<perm::UsersM
             .execute(&mut *tx)
             .await?;
         }
-        let action = if disabled { "user.disable" } else { "user.enable" };
+        let action = if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
         audit::record(&mut tx, &caller.audit(action, format!("user:{id}"))).await?;
     }
     let user = member(&mut tx, caller.tenant, id).await?;
@@ -157,13 +208,21 @@ pub async fn change_user(State(state): State<AppState>, caller: Can<perm::UsersM
     params(("id" = UserId, Path, description = "The user")),
     security(("session" = ["users:manage"]), ("bearer" = ["users:manage"])),
     responses((status = 204, description = "Removed"), (status = 404, description = "Not a member of this tenant", body = nimbus_api_types::ErrorBody)))]
-pub async fn remove_user(State(state): State<AppState>, caller: Can<perm::UsersManage>, Path(id): Path<UserId>) -> Result<StatusCode, AppError> {
+pub async fn remove_user(
+    State(state): State<AppState>,
+    caller: Can<perm::UsersManage>,
+    Path(id): Path<UserId>,
+) -> Result<StatusCode, AppError> {
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     member(&mut tx, caller.tenant, id).await?;
     check_may_manage(&mut tx, &caller, id).await?;
-    sqlx::query!("DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2", caller.tenant.0, id.0)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2",
+        caller.tenant.0,
+        id.0
+    )
+    .execute(&mut *tx)
+    .await?;
     audit::record(&mut tx, &caller.audit("user.remove", format!("user:{id}"))).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -173,8 +232,9 @@ fn invitation_from(row: InvitationRow) -> Result<Invitation, AppError> {
     Ok(Invitation {
         id: InvitationId(row.id),
         email: row.email,
-        role: rbac_repo::role_ref(row.builtin_role.as_deref(), row.role_id)
-            .ok_or_else(|| AppError::internal(std::io::Error::other("invitation without a role")))?,
+        role: rbac_repo::role_ref(row.builtin_role.as_deref(), row.role_id).ok_or_else(|| {
+            AppError::internal(std::io::Error::other("invitation without a role"))
+        })?,
         project_id: row.project_id.map(ProjectId),
         created_at: row.created_at,
         expires_at: row.expires_at,
@@ -199,8 +259,16 @@ struct InvitationRow {
 #[utoipa::path(get, path = "/api/v1/invitations", tag = "users", params(PageQuery),
     security(("session" = ["users:manage"]), ("bearer" = ["users:manage"])),
     responses((status = 200, description = "One page of invitations", body = Page<Invitation>)))]
-pub async fn list_invitations(State(state): State<AppState>, caller: Can<perm::UsersManage>, Query(paging): Query<PageQuery>) -> Result<Json<Page<Invitation>>, AppError> {
-    let after = paging.after()?.map(|cursor| cursor.parse::<uuid::Uuid>()).transpose().map_err(|_| AppError::new(ErrorCode::BadRequest, "the cursor is not valid"))?;
+pub async fn list_invitations(
+    State(state): State<AppState>,
+    caller: Can<perm::UsersManage>,
+    Query(paging): Query<PageQuery>,
+) -> Result<Json<Page<Invitation>>, AppError> {
+    let after = paging
+        .after()?
+        .map(|cursor| cursor.parse::<uuid::Uuid>())
+        .transpose()
+        .map_err(|_| AppError::new(ErrorCode::BadRequest, "the cursor is not valid"))?;
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let rows = sqlx::query_as!(
         InvitationRow,
@@ -215,8 +283,13 @@ pub async fn list_invitations(State(state): State<AppState>, caller: Can<perm::U
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    let items = rows.into_iter().map(invitation_from).collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(paging.page(items, |invitation| invitation.id.to_string())?))
+    let items = rows
+        .into_iter()
+        .map(invitation_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(
+        paging.page(items, |invitation| invitation.id.to_string())?,
+    ))
 }
 
 /// Invites someone to this tenant with a role. The single-use link is returned this once; the
@@ -228,16 +301,30 @@ pub async fn list_invitations(State(state): State<AppState>, caller: Can<perm::U
         (status = 403, description = "The role is wider than the inviter's own", body = nimbus_api_types::ErrorBody),
         (status = 429, description = "Too many invitations", body = nimbus_api_types::ErrorBody),
     ))]
-pub async fn create_invitation(State(state): State<AppState>, caller: Can<perm::UsersManage>, Json(body): Json<NewInvitation>) -> Result<(StatusCode, Json<CreatedInvitation>), AppError> {
-    state.auth.limits.check(caller.meta.source_ip, Some(&caller.principal.actor()))?;
+pub async fn create_invitation(
+    State(state): State<AppState>,
+    caller: Can<perm::UsersManage>,
+    Json(body): Json<NewInvitation>,
+) -> Result<(StatusCode, Json<CreatedInvitation>), AppError> {
+    state
+        .auth
+        .limits
+        .check(caller.meta.source_ip, Some(&caller.principal.actor()))?;
     let email = Email::parse(&body.email)?;
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let permissions = rbac_repo::role_permissions(&mut tx, caller.tenant, body.role)
         .await?
         .ok_or_else(|| AppError::new(ErrorCode::ValidationFailed, "no such role in this tenant"))?;
     let scope = body.project_id.map_or(Scope::Tenant, Scope::Project);
-    if !caller.principal.authority.may_grant(&Grant { scope, permissions }) {
-        return Err(AppError::new(ErrorCode::Forbidden, "you can only invite with a role you could grant yourself"));
+    if !caller
+        .principal
+        .authority
+        .may_grant(&Grant { scope, permissions })
+    {
+        return Err(AppError::new(
+            ErrorCode::Forbidden,
+            "you can only invite with a role you could grant yourself",
+        ));
     }
     let secret = NewSecret::generate(SecretKind::Link).map_err(AppError::internal)?;
     let (builtin_role, role_id) = rbac_repo::role_columns(body.role);
@@ -267,8 +354,15 @@ pub async fn create_invitation(State(state): State<AppState>, caller: Can<perm::
     entry.details = serde_json::json!({ "email": invitation.email, "role": invitation.role });
     audit::record(&mut tx, &entry).await?;
     tx.commit().await?;
-    let link = format!("{}/invitation#{}", state.config.base_url(), secret.plaintext);
-    Ok((StatusCode::CREATED, Json(CreatedInvitation { invitation, link })))
+    let link = format!(
+        "{}/invitation#{}",
+        state.config.base_url(),
+        secret.plaintext
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedInvitation { invitation, link }),
+    ))
 }
 
 /// Withdraws an invitation that has not been accepted.
@@ -276,7 +370,11 @@ pub async fn create_invitation(State(state): State<AppState>, caller: Can<perm::
     params(("id" = InvitationId, Path, description = "The invitation")),
     security(("session" = ["users:manage"]), ("bearer" = ["users:manage"])),
     responses((status = 204, description = "Withdrawn"), (status = 404, description = "No such pending invitation", body = nimbus_api_types::ErrorBody)))]
-pub async fn revoke_invitation(State(state): State<AppState>, caller: Can<perm::UsersManage>, Path(id): Path<InvitationId>) -> Result<StatusCode, AppError> {
+pub async fn revoke_invitation(
+    State(state): State<AppState>,
+    caller: Can<perm::UsersManage>,
+    Path(id): Path<InvitationId>,
+) -> Result<StatusCode, AppError> {
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let done = sqlx::query!(
         "UPDATE invitations SET revoked_at = now() WHERE tenant_id = $1 AND id = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
@@ -286,9 +384,16 @@ pub async fn revoke_invitation(State(state): State<AppState>, caller: Can<perm::
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(AppError::new(ErrorCode::NotFound, "no such pending invitation"));
+        return Err(AppError::new(
+            ErrorCode::NotFound,
+            "no such pending invitation",
+        ));
     }
-    audit::record(&mut tx, &caller.audit("invitation.revoke", format!("invitation:{id}"))).await?;
+    audit::record(
+        &mut tx,
+        &caller.audit("invitation.revoke", format!("invitation:{id}")),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -301,14 +406,26 @@ pub async fn revoke_invitation(State(state): State<AppState>, caller: Can<perm::
         (status = 401, description = "The link is invalid, used or expired, or the password is wrong", body = nimbus_api_types::ErrorBody),
         (status = 429, description = "Too many attempts", body = nimbus_api_types::ErrorBody),
     ))]
-pub async fn accept_invitation(State(state): State<AppState>, meta: RequestMeta, Json(body): Json<AcceptInvitation>) -> Result<Json<TenantSummary>, AppError> {
+pub async fn accept_invitation(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    Json(body): Json<AcceptInvitation>,
+) -> Result<Json<TenantSummary>, AppError> {
     state.auth.limits.check(meta.source_ip, None)?;
-    let invalid = || AppError::new(ErrorCode::Unauthenticated, "this invitation is invalid, used, withdrawn or expired");
+    let invalid = || {
+        AppError::new(
+            ErrorCode::Unauthenticated,
+            "this invitation is invalid, used, withdrawn or expired",
+        )
+    };
     let hash = SecretHash::of(&body.token);
     let mut tx = state.db.begin().await?;
-    sqlx::query_scalar!(r#"SELECT set_config('app.credential_hash', $1, true) AS "set!""#, hash.to_hex())
-        .fetch_one(&mut *tx)
-        .await?;
+    sqlx::query_scalar!(
+        r#"SELECT set_config('app.credential_hash', $1, true) AS "set!""#,
+        hash.to_hex()
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     let invitation = sqlx::query!(
         "SELECT i.id, i.tenant_id, i.email, i.builtin_role, i.role_id, i.project_id, t.slug, t.name
          FROM invitations i JOIN tenants t ON t.id = i.tenant_id
@@ -325,9 +442,14 @@ pub async fn accept_invitation(State(state): State<AppState>, meta: RequestMeta,
     let user = match repo::find_for_login(&state.db, &email).await? {
         Some(account) => {
             let stored = account.password_hash.map(PasswordHashString);
-            let matches = password::verify(Password::new(body.password), stored).await.map_err(AppError::internal)?;
+            let matches = password::verify(Password::new(body.password), stored)
+                .await
+                .map_err(AppError::internal)?;
             if !matches || account.disabled {
-                return Err(AppError::new(ErrorCode::Unauthenticated, "the password of the existing account is wrong"));
+                return Err(AppError::new(
+                    ErrorCode::Unauthenticated,
+                    "the password of the existing account is wrong",
+                ));
             }
             account.id
         }
@@ -336,7 +458,9 @@ pub async fn accept_invitation(State(state): State<AppState>, meta: RequestMeta,
                 .map_err(|err| AppError::new(ErrorCode::ValidationFailed, err.to_string()))?;
             let name = super::display_name(body.display_name.as_deref().unwrap_or(email.as_str()))?;
             let hash = password::hash(password).await.map_err(AppError::internal)?;
-            repo::create(&mut tx, &email, name, &hash.0, false).await.map_err(super::conflict_on_duplicate)?
+            repo::create(&mut tx, &email, name, &hash.0, false)
+                .await
+                .map_err(super::conflict_on_duplicate)?
         }
     };
     repo::add_member(&mut tx, tenant, user).await?;
@@ -352,10 +476,27 @@ pub async fn accept_invitation(State(state): State<AppState>, meta: RequestMeta,
     )
     .execute(&mut *tx)
     .await?;
-    sqlx::query!("UPDATE invitations SET accepted_at = now() WHERE id = $1", invitation.id)
-        .execute(&mut *tx)
-        .await?;
-    audit::record(&mut tx, &meta.entry(Some(tenant), format!("user:{user}"), "invitation.accept", format!("invitation:{}", invitation.id), Outcome::Success)).await?;
+    sqlx::query!(
+        "UPDATE invitations SET accepted_at = now() WHERE id = $1",
+        invitation.id
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        &meta.entry(
+            Some(tenant),
+            format!("user:{user}"),
+            "invitation.accept",
+            format!("invitation:{}", invitation.id),
+            Outcome::Success,
+        ),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(Json(TenantSummary { id: tenant, slug: invitation.slug, name: invitation.name }))
+    Ok(Json(TenantSummary {
+        id: tenant,
+        slug: invitation.slug,
+        name: invitation.name,
+    }))
 }

@@ -20,13 +20,16 @@ impl Email {
         let email = raw.trim().to_lowercase();
         let valid = email.len() <= 254
             && !email.chars().any(char::is_whitespace)
-            && email
-                .split_once('@')
-                .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+            && email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+            });
         if valid {
             Ok(Self(email))
         } else {
-            Err(AppError::new(ErrorCode::ValidationFailed, "that is not an e-mail address"))
+            Err(AppError::new(
+                ErrorCode::ValidationFailed,
+                "that is not an e-mail address",
+            ))
         }
     }
 
@@ -42,16 +45,20 @@ pub fn display_name(raw: &str) -> Result<&str, AppError> {
     if (1..=200).contains(&name.chars().count()) {
         Ok(name)
     } else {
-        Err(AppError::new(ErrorCode::ValidationFailed, "the name must be 1 to 200 characters"))
+        Err(AppError::new(
+            ErrorCode::ValidationFailed,
+            "the name must be 1 to 200 characters",
+        ))
     }
 }
 
 /// A unique-constraint violation as `409`; anything else as usual.
 pub fn conflict_on_duplicate(err: sqlx::Error) -> AppError {
     match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            AppError::new(ErrorCode::Conflict, "an account with this e-mail address already exists")
-        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => AppError::new(
+            ErrorCode::Conflict,
+            "an account with this e-mail address already exists",
+        ),
         _ => AppError::from(err),
     }
 }
@@ -67,7 +74,11 @@ pub async fn me(state: &AppState, principal: &Principal) -> Result<Me, AppError>
         user,
         platform_admin: principal.platform_admin,
         tenant,
-        permissions: principal.authority.at(crate::rbac::Scope::Tenant).iter().collect(),
+        permissions: principal
+            .authority
+            .at(crate::rbac::Scope::Tenant)
+            .iter()
+            .collect(),
         tenants,
         csrf_token: None,
     })

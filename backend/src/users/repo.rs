@@ -14,7 +14,10 @@ pub struct LoginAccount {
     pub platform_admin: bool,
 }
 
-pub async fn find_for_login(pool: &PgPool, email: &Email) -> Result<Option<LoginAccount>, sqlx::Error> {
+pub async fn find_for_login(
+    pool: &PgPool,
+    email: &Email,
+) -> Result<Option<LoginAccount>, sqlx::Error> {
     let row = sqlx::query!(
         "SELECT id, password_hash, disabled_at IS NOT NULL AS \"disabled!\", platform_admin
          FROM users WHERE email = $1",
@@ -30,7 +33,10 @@ pub async fn find_for_login(pool: &PgPool, email: &Email) -> Result<Option<Login
     }))
 }
 
-pub async fn password_hash_of(conn: &mut PgConnection, user: UserId) -> Result<Option<String>, sqlx::Error> {
+pub async fn password_hash_of(
+    conn: &mut PgConnection,
+    user: UserId,
+) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar!("SELECT password_hash FROM users WHERE id = $1", user.0)
         .fetch_one(conn)
         .await
@@ -57,10 +63,18 @@ pub async fn create(
     Ok(id)
 }
 
-pub async fn set_password(conn: &mut PgConnection, user: UserId, password_hash: &str) -> Result<(), sqlx::Error> {
-    sqlx::query!("UPDATE users SET password_hash = $2 WHERE id = $1", user.0, password_hash)
-        .execute(conn)
-        .await?;
+pub async fn set_password(
+    conn: &mut PgConnection,
+    user: UserId,
+    password_hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE users SET password_hash = $2 WHERE id = $1",
+        user.0,
+        password_hash
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -110,7 +124,11 @@ pub async fn tenants_of(pool: &PgPool, user: UserId) -> Result<Vec<TenantSummary
 }
 
 /// Adds `user` to `tenant` (no roles yet). A transaction scoped to `tenant`.
-pub async fn add_member(conn: &mut PgConnection, tenant: TenantId, user: UserId) -> Result<(), sqlx::Error> {
+pub async fn add_member(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    user: UserId,
+) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "INSERT INTO memberships (tenant_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         tenant.0,
