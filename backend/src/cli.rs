@@ -182,7 +182,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         data_dir: cli.data_dir.clone(),
     };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
-    crate::telemetry::init(config.log_format);
+    let process = match cli.command {
+        Command::Serve { .. } => crate::telemetry::Process::Server,
+        Command::Migrate | Command::Admin(_) => crate::telemetry::Process::Command,
+    };
+    crate::telemetry::init(config.log_format, process);
     match cli.command {
         Command::Serve { .. } => serve(config, crate::server::shutdown_signal()).await,
         Command::Migrate => migrate(&config).await,

@@ -155,10 +155,19 @@ async fn an_unknown_subcommand_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
 }
 
-/// Starts `nimbus serve` on an ephemeral port and returns it with its base URL.
-async fn spawn_serve(data_dir: &Path) -> (Child, String) {
+/// Everything a server wrote to stderr so far.
+type Log = std::sync::Arc<std::sync::Mutex<String>>;
+
+/// Starts `nimbus serve` on an ephemeral port and returns it with its base URL and its stderr.
+async fn spawn_serve(data_dir: &Path) -> (Child, String, Log) {
+    spawn_serve_with(data_dir, &[]).await
+}
+
+async fn spawn_serve_with(data_dir: &Path, env: &[(&str, &str)]) -> (Child, String, Log) {
+    let log = Log::default();
     let mut child = nimbus()
         .await
+        .envs(env.iter().copied())
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env("NIMBUS_WEB_DIR", "/nonexistent")
@@ -170,6 +179,7 @@ async fn spawn_serve(data_dir: &Path) -> (Child, String) {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let base = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await.unwrap() {
+            log.lock().unwrap().push_str(&format!("{line}\n"));
             if let Some(rest) = line.strip_prefix("Nimbus is ready at ") {
                 return rest.split_whitespace().next().unwrap().to_owned();
             }
@@ -179,8 +189,13 @@ async fn spawn_serve(data_dir: &Path) -> (Child, String) {
     .await
     .expect("nimbus serve becomes ready");
     // Keep draining stderr so the server never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, base)
+    let sink = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            sink.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    (child, base, log)
 }
 
 async fn terminate(mut child: Child) {
@@ -196,7 +211,7 @@ async fn terminate(mut child: Child) {
 #[tokio::test]
 async fn serve_runs_on_its_own_postgres_stops_it_on_sigterm_and_reuses_its_data() {
     let dir = data_dir();
-    let (child, base) = spawn_serve(dir.path()).await;
+    let (child, base, _) = spawn_serve(dir.path()).await;
     for path in ["/healthz", "/readyz", "/api/v1/openapi.json", "/api/docs"] {
         assert_eq!(status_of(&format!("{base}{path}")).await, 200, "{path}");
     }
@@ -222,7 +237,7 @@ async fn serve_runs_on_its_own_postgres_stops_it_on_sigterm_and_reuses_its_data(
     );
     assert!(!dir.path().join("postgres/postmaster.pid").exists());
 
-    let (child, base) = spawn_serve(dir.path()).await;
+    let (child, base, _) = spawn_serve(dir.path()).await;
     assert_eq!(status_of(&format!("{base}/readyz")).await, 200);
     let mut conn = PgConnection::connect_with(&cluster.connect_options("nimbus"))
         .await
@@ -265,7 +280,7 @@ async fn migrate_starts_the_embedded_database_only_for_its_own_duration() {
 #[tokio::test]
 async fn migrate_leaves_a_running_servers_database_running() {
     let dir = data_dir();
-    let (child, base) = spawn_serve(dir.path()).await;
+    let (child, base, _) = spawn_serve(dir.path()).await;
     migrate_successfully(dir.path()).await;
     assert_eq!(
         status_of(&format!("{base}/readyz")).await,
@@ -273,4 +288,338 @@ async fn migrate_leaves_a_running_servers_database_running() {
         "the server lost its database"
     );
     terminate(child).await;
+}
+
+/// Runs a command with `input` on stdin.
+async fn run_with_stdin(command: &mut Command, input: &str) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the command finishes")
+        .unwrap()
+}
+
+fn stdout_line(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "stdout is one line: {stdout:?}");
+    stdout.trim_end().to_owned()
+}
+
+#[tokio::test]
+async fn admin_commands_make_a_tenant_an_owner_and_a_token_the_server_accepts() {
+    let dir = data_dir();
+    let admin = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let dir = dir.path().to_owned();
+        async move {
+            let mut command = nimbus().await;
+            command.arg("admin").args(&args).arg("--data-dir").arg(&dir);
+            command
+        }
+    };
+    let tenant = stdout_line(
+        &run(&mut admin(&["create-tenant", "--slug", "acme", "--name", "Acme"]).await).await,
+    );
+    assert!(uuid::Uuid::parse_str(&tenant).is_ok(), "{tenant}");
+    let weak = run_with_stdin(
+        &mut admin(&[
+            "create-user",
+            "--email",
+            "owner@acme.test",
+            "--password-stdin",
+            "--tenant",
+            "acme",
+        ])
+        .await,
+        "password1234\n",
+    )
+    .await;
+    assert_one_line_failure(&weak, 2, "too common");
+    let user = run_with_stdin(
+        &mut admin(&[
+            "create-user",
+            "--email",
+            "owner@acme.test",
+            "--password-stdin",
+            "--tenant",
+            "acme",
+            "--role",
+            "owner",
+        ])
+        .await,
+        &format!("{}\n", nimbus_tests::PASSWORD),
+    )
+    .await;
+    stdout_line(&user);
+    let token = stdout_line(
+        &run(&mut admin(&[
+            "create-token",
+            "--email",
+            "owner@acme.test",
+            "--tenant",
+            "acme",
+            "--expires-in",
+            "30d",
+        ])
+        .await)
+        .await,
+    );
+    assert!(token.starts_with("nimbus_pat_"), "{token}");
+    let unknown = run(&mut admin(&[
+        "create-token",
+        "--email",
+        "owner@acme.test",
+        "--tenant",
+        "nope",
+    ])
+    .await)
+    .await;
+    assert_one_line_failure(&unknown, 2, "no tenant");
+
+    let (child, base, log) = spawn_serve(dir.path()).await;
+    let client = reqwest::Client::new();
+    let projects = client
+        .get(format!("{base}/api/v1/projects"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(projects.status(), 200);
+    // No platform administrator yet: the server printed a one-time setup link.
+    let printed = log.lock().unwrap().clone();
+    let link = printed
+        .lines()
+        .find_map(|line| line.trim().strip_prefix(&format!("{base}/setup#")))
+        .expect("a setup link")
+        .to_owned();
+    let setup = client
+        .post(format!("{base}/api/v1/auth/setup"))
+        .json(&serde_json::json!({"token": link, "email": "root@acme.test", "display_name": "Root", "password": nimbus_tests::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(setup.status(), 201);
+    terminate(child).await;
+}
+
+/// A secret and the one response allowed to contain it.
+struct Canary {
+    secret: String,
+    created_by: usize,
+}
+
+#[tokio::test]
+async fn no_secret_appears_in_any_response_but_the_one_creating_it_nor_in_the_logs() {
+    let dir = data_dir();
+    let mut create_tenant = nimbus().await;
+    create_tenant
+        .args([
+            "admin",
+            "create-tenant",
+            "--slug",
+            "canary",
+            "--name",
+            "Canary",
+            "--data-dir",
+        ])
+        .arg(dir.path());
+    stdout_line(&run(&mut create_tenant).await);
+    let password = format!("velvet {} lantern", uuid::Uuid::new_v4().simple());
+    let mut create_user = nimbus().await;
+    create_user
+        .args([
+            "admin",
+            "create-user",
+            "--email",
+            "canary@example.com",
+            "--password-stdin",
+            "--platform-admin",
+            "--tenant",
+            "canary",
+            "--data-dir",
+        ])
+        .arg(dir.path());
+    stdout_line(&run_with_stdin(&mut create_user, &format!("{password}\n")).await);
+
+    let (child, base, log) = spawn_serve_with(dir.path(), &[("RUST_LOG", "debug")]).await;
+    let client = reqwest::Client::new();
+    let mut bodies: Vec<String> = Vec::new();
+    let mut canaries = vec![Canary {
+        secret: password.clone(),
+        created_by: usize::MAX,
+    }];
+    let mut record = |body: String| {
+        bodies.push(body);
+        bodies.len() - 1
+    };
+
+    let login = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "canary@example.com", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let login_body = login.text().await.unwrap();
+    let csrf = serde_json::from_str::<serde_json::Value>(&login_body).unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let at = record(login_body);
+    canaries.push(Canary {
+        secret: cookie.split_once('=').unwrap().1.to_owned(),
+        created_by: usize::MAX,
+    });
+    canaries.push(Canary {
+        secret: csrf.clone(),
+        created_by: at,
+    });
+
+    let token = client.post(format!("{base}/api/v1/auth/token")).json(&serde_json::json!({"grant_type": "password", "email": "canary@example.com", "password": password, "tenant": "canary"})).send().await.unwrap().text().await.unwrap();
+    let pair: serde_json::Value = serde_json::from_str(&token).unwrap();
+    let at = record(token.clone());
+    let access = pair["access_token"].as_str().unwrap().to_owned();
+    let refresh = pair["refresh_token"].as_str().unwrap().to_owned();
+    canaries.push(Canary {
+        secret: access.clone(),
+        created_by: at,
+    });
+    canaries.push(Canary {
+        secret: refresh.clone(),
+        created_by: at,
+    });
+
+    let rotated = client
+        .post(format!("{base}/api/v1/auth/token"))
+        .json(&serde_json::json!({"grant_type": "refresh_token", "refresh_token": refresh}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = record(rotated.clone());
+    let rotated: serde_json::Value = serde_json::from_str(&rotated).unwrap();
+    canaries.push(Canary {
+        secret: rotated["refresh_token"].as_str().unwrap().to_owned(),
+        created_by: at,
+    });
+
+    let created = client
+        .post(format!("{base}/api/v1/api-tokens"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({"name": "canary"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = record(created.clone());
+    let secret = serde_json::from_str::<serde_json::Value>(&created).unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    canaries.push(Canary {
+        secret: secret.clone(),
+        created_by: at,
+    });
+
+    let invitation = client
+        .post(format!("{base}/api/v1/invitations"))
+        .bearer_auth(&secret)
+        .json(&serde_json::json!({"email": "guest@example.com", "role": "viewer"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = record(invitation.clone());
+    let link = serde_json::from_str::<serde_json::Value>(&invitation).unwrap()["link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    canaries.push(Canary {
+        secret: link.split_once('#').unwrap().1.to_owned(),
+        created_by: at,
+    });
+
+    let wrong = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(
+            &serde_json::json!({"email": "canary@example.com", "password": format!("{password}x")}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    record(wrong);
+    for path in [
+        "/api/v1/me",
+        "/api/v1/sessions",
+        "/api/v1/api-tokens",
+        "/api/v1/invitations",
+        "/api/v1/users",
+        "/api/v1/audit",
+        "/api/v1/audit?format=csv",
+        "/api/v1/role-bindings",
+    ] {
+        for credential in [&access, &secret] {
+            let response = client
+                .get(format!("{base}{path}"))
+                .bearer_auth(credential)
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success(), "{path}");
+            record(response.text().await.unwrap());
+        }
+        let response = client
+            .get(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        record(response.text().await.unwrap());
+    }
+    terminate(child).await;
+
+    let log = log.lock().unwrap().clone();
+    assert!(log.contains("DEBUG"), "the server logged at debug level");
+    for canary in &canaries {
+        assert!(!log.contains(&canary.secret), "a secret reached the log");
+        for (index, body) in bodies.iter().enumerate() {
+            if index != canary.created_by {
+                assert!(
+                    !body.contains(&canary.secret),
+                    "response {index} echoes a secret: {body}"
+                );
+            }
+        }
+    }
 }
