@@ -75,3 +75,14 @@ async fn the_api_reference_renders_swagger_ui_from_local_assets() {
         "the operations from openapi.json are listed: {dom}"
     );
 }
+
+#[tokio::test]
+async fn the_first_start_setup_link_opens_the_administrator_form() {
+    let app = TestApp::with_config(test_config(Some(&built_web_dir()))).await;
+    let address = spawn_server(app.router.clone()).await;
+    let dom = rendered_dom(&format!("http://{address}/setup#nimbus_link_example")).await;
+    assert!(dom.contains("Create the first administrator"), "{dom}");
+    for field in [r#"name="email""#, r#"name="name""#, r#"name="password""#] {
+        assert!(dom.contains(field), "{field} missing: {dom}");
+    }
+}

@@ -69,7 +69,11 @@ async fn metrics_count_requests_by_route_template_and_report_the_pool() {
         "{text}"
     );
     assert!(!text.contains("no-such-thing"));
-    assert!(text.contains("nimbus_db_pool_max 16"), "{text}");
+    let max = nimbus::config::Config::default().database.max_connections;
+    assert!(
+        text.contains(&format!("nimbus_db_pool_max {max}")),
+        "{text}"
+    );
     assert!(text.contains("nimbus_db_pool_connections"), "{text}");
 }
 

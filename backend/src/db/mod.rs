@@ -150,9 +150,10 @@ pub fn app_pool(owner: PgConnectOptions, config: &DatabaseConfig) -> PgPool {
     PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(config.acquire_timeout)
-        // A connection that survived a server restart is checked before use, so the pool heals
-        // by itself once the database is back.
-        .test_before_acquire(true)
+        // No ping before each use: it would cost a round trip on every request. A connection
+        // broken by a database restart fails its next query (503 + Retry-After) and is dropped,
+        // so the pool heals by itself once the database is back.
+        .test_before_acquire(false)
         .idle_timeout(Duration::from_secs(300))
         .after_connect(|conn, _meta| {
             Box::pin(async move {
@@ -195,9 +196,13 @@ pub async fn begin_for_tenant(
     pool: &PgPool,
     tenant: TenantId,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    set_tenant(&mut tx, tenant).await?;
-    Ok(tx)
+    // One round trip for BEGIN and the setting: this runs on every request. The value is a
+    // formatted `Uuid` (hex digits and dashes only), so inlining it cannot inject SQL.
+    let begin = format!(
+        "BEGIN; SELECT set_config('app.tenant_id', '{}', true)",
+        tenant.0.hyphenated()
+    );
+    pool.begin_with(sqlx::AssertSqlSafe(begin)).await
 }
 
 /// A transaction scoped to `tenant` when there is one; otherwise outside every tenant (where only

@@ -1,1 +1,2 @@
 pub mod landing;
+pub mod setup;

@@ -1,0 +1,3 @@
+mod setup_page;
+
+pub use setup_page::SetupPage;
