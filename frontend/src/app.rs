@@ -1,16 +1,19 @@
 use leptos::prelude::*;
 
+use crate::pages::invitation::InvitationPage;
 use crate::pages::landing::LandingPage;
+use crate::pages::reset_password::ResetPasswordPage;
 use crate::pages::setup::SetupPage;
 
-/// The application root. Full routing arrives with the dashboard; until then `/setup` (the
-/// first-start link) has its page and every other path shows the signed-out landing page.
+/// The application root. Full routing arrives with the dashboard; until then the pages of the
+/// single-use links the server hands out have their paths, and every other path shows the
+/// signed-out landing page.
 #[component]
 pub fn App() -> impl IntoView {
-    let path = window().location().pathname().unwrap_or_default();
-    if path == "/setup" {
-        view! { <SetupPage/> }.into_any()
-    } else {
-        view! { <LandingPage/> }.into_any()
+    match window().location().pathname().unwrap_or_default().as_str() {
+        "/setup" => view! { <SetupPage/> }.into_any(),
+        "/invitation" => view! { <InvitationPage/> }.into_any(),
+        "/reset-password" => view! { <ResetPasswordPage/> }.into_any(),
+        _ => view! { <LandingPage/> }.into_any(),
     }
 }

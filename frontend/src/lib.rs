@@ -3,7 +3,9 @@
 //! `app.rs` holds the routes; pages live under `pages/`, reusable pieces under `components/`.
 //! Logic that can be tested without a browser lives in plain functions.
 
+mod api;
 mod app;
+mod components;
 mod pages;
 
 use wasm_bindgen::prelude::wasm_bindgen;

@@ -77,12 +77,18 @@ async fn the_api_reference_renders_swagger_ui_from_local_assets() {
 }
 
 #[tokio::test]
-async fn the_first_start_setup_link_opens_the_administrator_form() {
+async fn the_pages_of_single_use_links_render_their_forms() {
     let app = TestApp::with_config(test_config(Some(&built_web_dir()))).await;
     let address = spawn_server(app.router.clone()).await;
-    let dom = rendered_dom(&format!("http://{address}/setup#nimbus_link_example")).await;
-    assert!(dom.contains("Create the first administrator"), "{dom}");
-    for field in [r#"name="email""#, r#"name="name""#, r#"name="password""#] {
-        assert!(dom.contains(field), "{field} missing: {dom}");
+    for (path, title, fields) in [
+        ("/setup", "Create the first administrator", &["email", "name", "password"][..]),
+        ("/invitation", "Join your team on Nimbus", &["name", "password"][..]),
+        ("/reset-password", "Choose a new password", &["password"][..]),
+    ] {
+        let dom = rendered_dom(&format!("http://{address}{path}#nimbus_link_example")).await;
+        assert!(dom.contains(title), "{path}: {dom}");
+        for field in fields {
+            assert!(dom.contains(&format!(r#"name="{field}""#)), "{path}: {field} missing: {dom}");
+        }
     }
 }

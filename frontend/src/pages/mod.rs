@@ -1,2 +1,4 @@
+pub mod invitation;
 pub mod landing;
+pub mod reset_password;
 pub mod setup;

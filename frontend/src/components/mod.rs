@@ -1,0 +1,3 @@
+mod link_form;
+
+pub use link_form::{Field, LinkForm};

@@ -1,0 +1,3 @@
+mod invitation_page;
+
+pub use invitation_page::InvitationPage;
