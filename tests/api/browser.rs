@@ -81,14 +81,29 @@ async fn the_pages_of_single_use_links_render_their_forms() {
     let app = TestApp::with_config(test_config(Some(&built_web_dir()))).await;
     let address = spawn_server(app.router.clone()).await;
     for (path, title, fields) in [
-        ("/setup", "Create the first administrator", &["email", "name", "password"][..]),
-        ("/invitation", "Join your team on Nimbus", &["name", "password"][..]),
-        ("/reset-password", "Choose a new password", &["password"][..]),
+        (
+            "/setup",
+            "Create the first administrator",
+            &["email", "name", "password"][..],
+        ),
+        (
+            "/invitation",
+            "Join your team on Nimbus",
+            &["name", "password"][..],
+        ),
+        (
+            "/reset-password",
+            "Choose a new password",
+            &["password"][..],
+        ),
     ] {
         let dom = rendered_dom(&format!("http://{address}{path}#nimbus_link_example")).await;
         assert!(dom.contains(title), "{path}: {dom}");
         for field in fields {
-            assert!(dom.contains(&format!(r#"name="{field}""#)), "{path}: {field} missing: {dom}");
+            assert!(
+                dom.contains(&format!(r#"name="{field}""#)),
+                "{path}: {field} missing: {dom}"
+            );
         }
     }
 }
