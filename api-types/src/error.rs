@@ -17,6 +17,8 @@ pub enum ErrorCode {
     ValidationFailed,
     /// No valid credentials were presented.
     Unauthenticated,
+    /// The password was right; the account also needs its authenticator's code (`totp_code`).
+    SecondFactorRequired,
     /// The caller is authenticated but lacks the permission.
     Forbidden,
     /// The object does not exist, or belongs to another tenant.
@@ -48,7 +50,7 @@ impl ErrorCode {
         match self {
             Self::BadRequest => 400,
             Self::ValidationFailed => 422,
-            Self::Unauthenticated => 401,
+            Self::Unauthenticated | Self::SecondFactorRequired => 401,
             Self::Forbidden => 403,
             Self::NotFound | Self::RouteNotFound => 404,
             Self::MethodNotAllowed => 405,
@@ -90,6 +92,7 @@ impl ErrorCode {
             Self::BadRequest => "bad_request",
             Self::ValidationFailed => "validation_failed",
             Self::Unauthenticated => "unauthenticated",
+            Self::SecondFactorRequired => "second_factor_required",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::RouteNotFound => "route_not_found",
@@ -152,6 +155,7 @@ mod tests {
             ErrorCode::BadRequest,
             ErrorCode::ValidationFailed,
             ErrorCode::Unauthenticated,
+            ErrorCode::SecondFactorRequired,
             ErrorCode::Forbidden,
             ErrorCode::NotFound,
             ErrorCode::RouteNotFound,

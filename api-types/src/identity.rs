@@ -298,6 +298,9 @@ pub struct Login {
     /// The tenant's slug to work in; omitted: the first one the user belongs to.
     #[serde(default)]
     pub tenant: Option<String>,
+    /// The current code of the user's authenticator, when it has turned on a second factor.
+    #[serde(default)]
+    pub totp_code: Option<String>,
 }
 
 /// `POST /api/v1/auth/token`: sign in, or trade a refresh token for a new pair.
@@ -310,6 +313,9 @@ pub enum TokenRequest {
         password: String,
         /// The tenant's slug the access token works in.
         tenant: String,
+        /// The authenticator's current code, when the user has a second factor.
+        #[serde(default)]
+        totp_code: Option<String>,
     },
     RefreshToken {
         refresh_token: String,
@@ -376,4 +382,29 @@ pub struct AuditEntry {
     pub request_id: Option<String>,
     pub details: serde_json::Value,
     pub occurred_at: DateTime<Utc>,
+}
+
+/// A second factor being set up: add the secret to an authenticator app, then confirm a code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct TotpEnrollment {
+    /// Base32, for typing into an authenticator.
+    pub secret: String,
+    /// `otpauth://` URI, for a QR code.
+    pub otpauth_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TotpCode {
+    pub code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TotpDisable {
+    /// The account's password.
+    pub password: String,
 }

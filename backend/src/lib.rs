@@ -84,6 +84,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::handlers::routes())
         .merge(auth::api_tokens::routes())
+        .merge(auth::totp::routes())
         .merge(tenants::routes())
         .merge(users::handlers::routes())
         .merge(rbac::handlers::routes())

@@ -775,3 +775,109 @@ async fn changing_the_password_checks_the_old_one_and_ends_the_other_sessions() 
     );
     assert_eq!(login(&app, &owner.email, new_password).await.status, 200);
 }
+
+/// The code an authenticator app shows for `secret` (base32) at `time`.
+fn totp_code(secret: &str, time: u64) -> String {
+    let bytes = totp_rs::Secret::try_from_base32(secret).unwrap();
+    totp_rs::Builder::new()
+        .with_secret(bytes)
+        .build()
+        .unwrap()
+        .generate(time)
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_second_factor_is_asked_for_at_sign_in_and_a_code_works_only_once() {
+    let app = TestApp::new().await;
+    let owner = app
+        .member(app.tenant("totp").await, BuiltinRole::Owner)
+        .await;
+    let (cookie, csrf) = session_of(&login(&app, &owner.email, PASSWORD).await);
+    let headers = [("x-csrf-token", csrf.as_str())];
+    let enrollment = with_cookie(
+        &app,
+        Method::POST,
+        "/api/v1/me/totp",
+        &cookie,
+        &headers,
+        None,
+    )
+    .await;
+    assert_eq!(enrollment.status, 200, "{}", enrollment.text());
+    let secret = enrollment.json()["secret"].as_str().unwrap().to_owned();
+    assert!(
+        enrollment.json()["otpauth_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/Nimbus:")
+    );
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+    let wrong = with_cookie(
+        &app,
+        Method::POST,
+        "/api/v1/me/totp/confirm",
+        &cookie,
+        &headers,
+        Some(json!({"code": "000000"})),
+    )
+    .await;
+    assert_eq!(wrong.status, 422);
+    // The step before now: still inside the accepted skew, and older than the sign-in code below.
+    let confirm = with_cookie(
+        &app,
+        Method::POST,
+        "/api/v1/me/totp/confirm",
+        &cookie,
+        &headers,
+        Some(json!({"code": totp_code(&secret, now - 30)})),
+    )
+    .await;
+    assert_eq!(confirm.status, 204, "{}", confirm.text());
+
+    let without = login(&app, &owner.email, PASSWORD).await;
+    assert_eq!(without.status, 401);
+    assert_eq!(without.error_code(), "second_factor_required");
+    let code = totp_code(&secret, now);
+    let with_code = app
+        .post_json(
+            "/api/v1/auth/login",
+            json!({"email": owner.email, "password": PASSWORD, "totp_code": code}),
+        )
+        .await;
+    assert_eq!(with_code.status, 200, "{}", with_code.text());
+    let replayed = app
+        .post_json(
+            "/api/v1/auth/login",
+            json!({"email": owner.email, "password": PASSWORD, "totp_code": code}),
+        )
+        .await;
+    assert_eq!(replayed.status, 401, "a used code is refused");
+    assert_eq!(replayed.error_code(), "unauthenticated");
+    let token = app.post_json("/api/v1/auth/token", json!({"grant_type": "password", "email": owner.email, "password": PASSWORD, "tenant": "totp"})).await;
+    assert_eq!(
+        token.error_code(),
+        "second_factor_required",
+        "the token endpoint asks too"
+    );
+    let by_api_token = app
+        .call(
+            &owner.token,
+            Method::POST,
+            "/api/v1/me/totp/disable",
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(by_api_token.status, 400, "API tokens cannot turn it off");
+    let off = with_cookie(
+        &app,
+        Method::POST,
+        "/api/v1/me/totp/disable",
+        &cookie,
+        &headers,
+        Some(json!({"password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(off.status, 204);
+    assert_eq!(login(&app, &owner.email, PASSWORD).await.status, 200);
+}

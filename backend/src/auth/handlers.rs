@@ -64,6 +64,32 @@ async fn check_password(
     Ok(account.filter(|account| matches && !account.disabled))
 }
 
+/// The second factor of an account whose password was right: a missing code asks for one; a
+/// wrong or reused code is a failed sign-in.
+async fn check_second_factor(
+    state: &AppState,
+    meta: &RequestMeta,
+    action: &'static str,
+    email: &Email,
+    user: UserId,
+    code: Option<&str>,
+) -> Result<(), AppError> {
+    match super::totp::check(&state.db, user, code).await? {
+        super::totp::SecondFactor::Passed => Ok(()),
+        super::totp::SecondFactor::Missing => Err(AppError::new(
+            ErrorCode::SecondFactorRequired,
+            "enter the current code from your authenticator app",
+        )),
+        super::totp::SecondFactor::Refused => {
+            audit_failed_sign_in(state, meta, action, email).await?;
+            Err(AppError::new(
+                ErrorCode::Unauthenticated,
+                "the code is wrong or was already used",
+            ))
+        }
+    }
+}
+
 /// Records a refused sign-in in its own transaction (there is no change to roll back).
 async fn audit_failed_sign_in(
     state: &AppState,
@@ -128,6 +154,15 @@ pub async fn login(
         audit_failed_sign_in(&state, &meta, "auth.login", &email).await?;
         return Err(bad_credentials());
     };
+    check_second_factor(
+        &state,
+        &meta,
+        "auth.login",
+        &email,
+        account.id,
+        body.totp_code.as_deref(),
+    )
+    .await?;
     let tenant = pick_tenant(&state, account.id, body.tenant.as_deref()).await?;
     let lifetime = state.config.auth.session_lifetime;
     let mut tx = db::begin_scoped(&state.db, tenant).await?;
@@ -211,6 +246,7 @@ pub async fn token(
             email,
             password,
             tenant,
+            totp_code,
         } => {
             let email = Email::parse(&email).map_err(|_| bad_credentials())?;
             state
@@ -221,6 +257,15 @@ pub async fn token(
                 audit_failed_sign_in(&state, &meta, "auth.token", &email).await?;
                 return Err(bad_credentials());
             };
+            check_second_factor(
+                &state,
+                &meta,
+                "auth.token",
+                &email,
+                account.id,
+                totp_code.as_deref(),
+            )
+            .await?;
             let tenant = pick_tenant(&state, account.id, Some(&tenant))
                 .await?
                 .ok_or_else(bad_credentials)?;

@@ -11,6 +11,7 @@ pub mod principal;
 pub mod rate_limit;
 pub mod secret;
 pub mod session;
+pub mod totp;
 
 use sqlx::PgPool;
 use tokio::sync::OnceCell;
