@@ -204,12 +204,15 @@ pub struct NewInvitation {
     pub project_id: Option<ProjectId>,
 }
 
-/// A new invitation and its single-use link, shown this once (no mail server is configured).
+/// A new invitation. Its single-use link went out by e-mail, or — when no mail server is
+/// configured or it refused — is here, this once, for the inviter to pass on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(ToSchema))]
 pub struct CreatedInvitation {
     pub invitation: Invitation,
-    pub link: String,
+    pub emailed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

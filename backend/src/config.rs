@@ -38,6 +38,70 @@ pub struct Config {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
+    pub mail: MailConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// SMTP server for invitations and password resets, e.g.
+    /// `smtp://user:password@mail.example.com:587?tls=required` or `smtps://…:465`. Unset: the
+    /// inviter is shown the link, and resets come from `nimbus admin reset-password`.
+    pub smtp_url: Option<SmtpUrl>,
+    /// The sender, e.g. `Nimbus <nimbus@example.com>`.
+    pub from: Option<String>,
+}
+
+impl MailConfig {
+    /// The sender address, checked.
+    pub fn sender(&self) -> Result<lettre::message::Mailbox, ConfigError> {
+        let from = self.from.as_deref().unwrap_or("Nimbus <nimbus@localhost>");
+        from.parse()
+            .map_err(|err| ConfigError(format!("mail.from ({from}) is not a mail address: {err}")))
+    }
+}
+
+/// An SMTP URL. Its `Debug` and `Display` hide the password.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SmtpUrl(String);
+
+impl SmtpUrl {
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for SmtpUrl {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        if value.starts_with("smtp://") || value.starts_with("smtps://") {
+            Ok(Self(value))
+        } else {
+            Err("expected a URL starting with smtp:// or smtps://".to_owned())
+        }
+    }
+}
+
+impl From<SmtpUrl> for String {
+    fn from(url: SmtpUrl) -> Self {
+        url.0
+    }
+}
+
+impl fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SmtpUrl")
+            .field(&redact_password(&self.0))
+            .finish()
+    }
+}
+
+impl fmt::Display for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_password(&self.0))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -128,6 +192,7 @@ impl Default for Config {
                 statement_timeout: Duration::from_secs(20),
                 idle_in_transaction_timeout: Duration::from_secs(30),
             },
+            mail: MailConfig::default(),
             auth: AuthConfig {
                 session_idle_timeout: Duration::from_secs(2 * 60 * 60),
                 session_lifetime: Duration::from_secs(7 * 24 * 60 * 60),
@@ -161,6 +226,12 @@ pub struct Overrides {
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {0}")]
 pub struct ConfigError(String);
+
+impl ConfigError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
 
 impl Config {
     /// Loads and validates the configuration from every layer.
@@ -231,6 +302,10 @@ impl Config {
         if self.auth.session_idle_timeout.is_zero() || self.auth.access_token_lifetime.is_zero() {
             return fail("auth.session_idle_timeout and auth.access_token_lifetime must be greater than zero".into());
         }
+        self.mail.sender()?;
+        if let Some(url) = &self.mail.smtp_url {
+            crate::mail::Mailer::transport(url)?;
+        }
         if self.http.body_limit_bytes < 1024 {
             return fail("http.body_limit_bytes must be at least 1024".into());
         }
@@ -297,19 +372,7 @@ impl DatabaseUrl {
     /// The URL with any password replaced by `***`.
     #[must_use]
     pub fn redacted(&self) -> String {
-        let Some((scheme, rest)) = self.0.split_once("://") else {
-            return "***".to_owned();
-        };
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(authority_end);
-        match authority.rsplit_once('@') {
-            Some((userinfo, host)) => {
-                let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-                let password = if userinfo.contains(':') { ":***" } else { "" };
-                format!("{scheme}://{user}{password}@{host}{tail}")
-            }
-            None => self.0.clone(),
-        }
+        redact_password(&self.0)
     }
 }
 
@@ -418,6 +481,23 @@ impl TryFrom<String> for PublicUrl {
 impl From<PublicUrl> for String {
     fn from(url: PublicUrl) -> Self {
         url.0
+    }
+}
+
+/// `url` with any password replaced by `***`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let password = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{password}@{host}{tail}")
+        }
+        None => url.to_owned(),
     }
 }
 

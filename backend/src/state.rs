@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 use crate::auth::AuthState;
 use crate::config::Config;
+use crate::mail::Mailer;
 use crate::telemetry::Metrics;
 
 #[derive(Clone)]
@@ -16,12 +17,23 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub lifecycle: Lifecycle,
     pub auth: Arc<AuthState>,
+    /// Set when an SMTP server is configured.
+    pub mailer: Option<Arc<Mailer>>,
 }
 
 impl AppState {
     #[must_use]
     pub fn new(config: Config, db: PgPool) -> Self {
+        // The configuration was validated when it was loaded, mail settings included.
+        let mailer = match Mailer::from_config(&config.mail) {
+            Ok(mailer) => mailer.map(Arc::new),
+            Err(err) => {
+                tracing::error!(error = %err, "mail is off");
+                None
+            }
+        };
         Self {
+            mailer,
             auth: Arc::new(AuthState::new(&config)),
             config: Arc::new(config),
             db,

@@ -8,6 +8,7 @@ mod cli;
 mod errors;
 mod frontend;
 mod isolation;
+mod mail;
 mod openapi;
 mod ops;
 mod plumbing;

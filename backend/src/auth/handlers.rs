@@ -5,8 +5,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nimbus_api_types::ErrorCode;
 use nimbus_api_types::identity::{
-    ChangePassword, Login, Me, PasswordReset, PlatformSetup, Session, SessionKind, SwitchTenant,
-    TokenRequest, TokenResponse, User,
+    ChangePassword, Login, Me, PasswordReset, PasswordResetRequest, PlatformSetup, Session,
+    SessionKind, SwitchTenant, TokenRequest, TokenResponse, User,
 };
 use nimbus_api_types::ids::{SessionId, TenantId, UserId};
 use utoipa_axum::router::OpenApiRouter;
@@ -32,6 +32,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(setup))
         .routes(routes!(change_password))
         .routes(routes!(reset_password))
+        .routes(routes!(request_password_reset))
         .routes(routes!(jwks))
         .routes(routes!(me))
         .routes(routes!(switch_tenant))
@@ -488,6 +489,78 @@ pub async fn reset_password(
     .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Mails a single-use password-reset link when the address has an account. The answer is the
+/// same whether or not it has one.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset/request", tag = "auth", request_body = PasswordResetRequest,
+    responses(
+        (status = 202, description = "If the address has an account, a link is on its way"),
+        (status = 429, description = "Too many attempts", body = nimbus_api_types::ErrorBody),
+        (status = 503, description = "No mail server is configured; ask an administrator", body = nimbus_api_types::ErrorBody),
+    ))]
+pub async fn request_password_reset(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    Json(body): Json<PasswordResetRequest>,
+) -> Result<StatusCode, AppError> {
+    let Some(mailer) = state.mailer.clone() else {
+        return Err(AppError::new(
+            ErrorCode::ServiceUnavailable,
+            "password resets by e-mail are not set up here; ask an administrator for a reset link",
+        ));
+    };
+    let email = Email::parse(&body.email)?;
+    state
+        .auth
+        .limits
+        .check(meta.source_ip, Some(email.as_str()))?;
+    let account = users_repo::find_for_login(&state.db, &email)
+        .await?
+        .filter(|account| !account.disabled);
+    let lifetime = state.config.auth.link_lifetime;
+    let mut tx = state.db.begin().await?;
+    let link = match &account {
+        Some(account) => Some(
+            users::links::create_reset(&mut tx, account.id, lifetime)
+                .await
+                .map_err(AppError::internal)?,
+        ),
+        None => None,
+    };
+    let mut entry = meta.entry(
+        None,
+        "anonymous".into(),
+        "user.password_reset_request",
+        format!("email:{}", email.as_str()),
+        Outcome::Success,
+    );
+    entry.details = serde_json::json!({ "account": account.is_some() });
+    audit::record(&mut tx, &entry).await?;
+    tx.commit().await?;
+    if let Some(secret) = link {
+        let link = format!(
+            "{}/reset-password#{}",
+            state.config.base_url(),
+            secret.plaintext
+        );
+        let expires = (chrono::Utc::now()
+            + chrono::Duration::from_std(lifetime).unwrap_or_default())
+        .to_rfc2822();
+        if let Err(err) = mailer
+            .send(
+                email.as_str(),
+                &crate::mail::PasswordResetMail {
+                    link: &link,
+                    expires,
+                },
+            )
+            .await
+        {
+            tracing::warn!(error = %err, "password-reset mail not sent");
+        }
+    }
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// The public keys access tokens are signed with (JSON Web Key Set).

@@ -22,6 +22,7 @@ use crate::db;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::paging::PageQuery;
+use crate::mail::InvitationMail;
 use crate::rbac::repo as rbac_repo;
 use crate::rbac::{Grant, Scope};
 use crate::state::AppState;
@@ -33,6 +34,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_invitations, create_invitation))
         .routes(routes!(revoke_invitation))
         .routes(routes!(accept_invitation))
+}
+
+async fn tenant_name(state: &AppState, tenant: TenantId) -> Result<String, AppError> {
+    Ok(
+        sqlx::query_scalar!("SELECT name FROM tenants WHERE id = $1", tenant.0)
+            .fetch_one(&state.db)
+            .await?,
+    )
 }
 
 fn no_such_user() -> AppError {
@@ -359,9 +368,36 @@ pub async fn create_invitation(
         state.config.base_url(),
         secret.plaintext
     );
+    let emailed = match &state.mailer {
+        Some(mailer) => {
+            let tenant = tenant_name(&state, caller.tenant).await?;
+            let inviter =
+                repo::email_of(&mut *state.db.acquire().await?, caller.principal.user).await?;
+            let mail = InvitationMail {
+                tenant: &tenant,
+                inviter: &inviter,
+                link: &link,
+                expires: invitation.expires_at.to_rfc2822(),
+            };
+            match mailer.send(&invitation.email, &mail).await {
+                Ok(()) => true,
+                Err(err) => {
+                    // Nothing is lost: the inviter gets the link to pass on.
+                    tracing::warn!(error = %err, invitation = %invitation.id, "invitation mail not sent");
+                    false
+                }
+            }
+        }
+        None => false,
+    };
+    let link = (!emailed).then_some(link);
     Ok((
         StatusCode::CREATED,
-        Json(CreatedInvitation { invitation, link }),
+        Json(CreatedInvitation {
+            invitation,
+            emailed,
+            link,
+        }),
     ))
 }
 
