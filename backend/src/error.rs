@@ -49,6 +49,28 @@ impl AppError {
         }
     }
 
+    /// A database error whose constraint violations are the request's fault: a duplicate is
+    /// `409 conflict`, a reference to a row that does not exist `422 validation_failed`, each with
+    /// its message when given; anything else converts as usual.
+    pub fn constraint(
+        err: sqlx::Error,
+        duplicate: Option<&'static str>,
+        missing: Option<&'static str>,
+    ) -> Self {
+        if let sqlx::Error::Database(db) = &err {
+            match (duplicate, missing) {
+                (Some(message), _) if db.is_unique_violation() => {
+                    return Self::new(ErrorCode::Conflict, message);
+                }
+                (_, Some(message)) if db.is_foreign_key_violation() => {
+                    return Self::new(ErrorCode::ValidationFailed, message);
+                }
+                _ => {}
+            }
+        }
+        Self::from(err)
+    }
+
     /// Too many attempts: 429 with `Retry-After` (whole seconds, at least one).
     pub fn rate_limited(wait: std::time::Duration) -> Self {
         let secs = u32::try_from(wait.as_secs().saturating_add(1)).unwrap_or(u32::MAX);

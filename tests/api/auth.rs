@@ -450,6 +450,55 @@ async fn the_jwks_publishes_the_signing_key_and_a_rotation_keeps_old_tokens_vali
             .status,
         200
     );
+
+    // Another replica starting after the rotation signs with the new key; this server picks the
+    // key up on first sight of its kid, and keeps accepting tokens of the old one.
+    let replica = nimbus::router(nimbus::state::AppState::new(
+        nimbus_tests::test_config(None),
+        app.db.pool.clone(),
+    ))
+    .unwrap();
+    let issued = nimbus_tests::send(
+        &replica,
+        request(Method::POST, "/api/v1/auth/token")
+            .header("content-type", "application/json")
+            .body(Body::from(
+                json!({"grant_type": "password", "email": owner.email, "password": PASSWORD, "tenant": "jwks"})
+                    .to_string(),
+            ))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(issued.status, 200, "{}", issued.text());
+    let rotated = issued.json()["access_token"].as_str().unwrap().to_owned();
+    let kid = |token: &str| {
+        let header = URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap();
+        serde_json::from_slice::<Value>(&header).unwrap()["kid"].clone()
+    };
+    assert_ne!(
+        kid(&rotated),
+        kid(&access),
+        "the replica signs with the new key"
+    );
+    assert_eq!(
+        app.call(&rotated, Method::GET, "/api/v1/me", None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.call(&access, Method::GET, "/api/v1/me", None)
+            .await
+            .status,
+        200
+    );
+    let keys = app.get("/.well-known/jwks.json").await.json()["keys"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(keys, 2, "both keys are published");
 }
 
 #[tokio::test]
@@ -542,6 +591,14 @@ async fn a_revoked_credential_keeps_working_no_longer_than_the_cache_window() {
         )
         .await;
     assert_eq!(removed.status, 204);
+    // Inside the window the cached principal still answers: the cache is really in the path...
+    assert_eq!(
+        app.call(&other.token, Method::GET, "/api/v1/projects", None)
+            .await
+            .status,
+        200
+    );
+    // ...and past it the removal has reached the credential.
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     assert_eq!(
         app.call(&other.token, Method::GET, "/api/v1/projects", None)

@@ -4,7 +4,6 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use nimbus_api_types::ErrorCode;
 use nimbus_api_types::identity::{AuditEntry, Page};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -68,11 +67,7 @@ pub async fn search(
         limit: filter.limit,
         cursor: filter.cursor.clone(),
     };
-    let before = paging
-        .after()?
-        .map(|cursor| cursor.parse::<i64>())
-        .transpose()
-        .map_err(|_| AppError::new(ErrorCode::BadRequest, "the cursor is not valid"))?;
+    let before = paging.after_key::<i64>()?;
     let (action, action_prefix) = match filter.action.as_deref() {
         Some(prefix) if prefix.ends_with('.') => (
             None,

@@ -19,6 +19,7 @@ use crate::db;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::paging::PageQuery;
+use crate::http::validate::bounded_name;
 use crate::rbac::repo::{permission_names, permission_set};
 use crate::rbac::{Authority, PermissionSet, Scope};
 use crate::state::AppState;
@@ -72,13 +73,7 @@ pub async fn create(
     request: &NewApiToken,
     entry: &mut Entry,
 ) -> Result<CreatedApiToken, AppError> {
-    let name = request.name.trim();
-    if !(1..=100).contains(&name.chars().count()) {
-        return Err(AppError::new(
-            ErrorCode::ValidationFailed,
-            "the name must be 1 to 100 characters",
-        ));
-    }
+    let name = bounded_name(&request.name, 100)?;
     if request
         .expires_in_days
         .is_some_and(|days| days == 0 || days > MAX_DAYS)
@@ -118,10 +113,7 @@ pub async fn create(
     )
     .fetch_one(&mut *conn)
     .await
-    .map_err(|err| match &err {
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => AppError::new(ErrorCode::ValidationFailed, "no such project in this tenant"),
-        _ => AppError::from(err),
-    })?;
+    .map_err(|err| AppError::constraint(err, None, Some("no such project in this tenant")))?;
     let token = ApiToken::from(row);
     entry.target = format!("api_token:{}", token.id);
     entry.details = serde_json::json!({ "name": token.name, "permissions": token.permissions, "project": token.project_id });
@@ -141,11 +133,7 @@ pub async fn list(
     caller: Can<perm::TokensManage>,
     Query(paging): Query<PageQuery>,
 ) -> Result<Json<Page<ApiToken>>, AppError> {
-    let after = paging
-        .after()?
-        .map(|cursor| cursor.parse::<uuid::Uuid>())
-        .transpose()
-        .map_err(|_| AppError::new(ErrorCode::BadRequest, "the cursor is not valid"))?;
+    let after = paging.after_key::<uuid::Uuid>()?;
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let rows = sqlx::query_as!(
         TokenRow,

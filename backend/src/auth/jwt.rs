@@ -82,7 +82,9 @@ struct Ring {
 pub struct SigningKeys {
     issuer: String,
     ring: RwLock<Ring>,
-    last_reload: std::sync::Mutex<Instant>,
+    /// When an unknown `kid` last made this server reload its keys (`None`: never), so a key
+    /// rotated in by another server is picked up at once and a flood of bad kids is not.
+    last_reload: std::sync::Mutex<Option<Instant>>,
 }
 
 impl SigningKeys {
@@ -96,7 +98,7 @@ impl SigningKeys {
         Ok(Self {
             issuer,
             ring: RwLock::new(ring),
-            last_reload: std::sync::Mutex::new(Instant::now()),
+            last_reload: std::sync::Mutex::new(None),
         })
     }
 
@@ -175,10 +177,10 @@ impl SigningKeys {
         let Ok(mut last) = self.last_reload.lock() else {
             return false;
         };
-        if last.elapsed() < RELOAD_INTERVAL {
+        if last.is_some_and(|at| at.elapsed() < RELOAD_INTERVAL) {
             return false;
         }
-        *last = Instant::now();
+        *last = Some(Instant::now());
         true
     }
 

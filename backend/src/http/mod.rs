@@ -6,6 +6,7 @@ pub mod extract;
 pub mod frontend;
 mod middleware;
 pub mod paging;
+pub mod validate;
 
 use std::time::Duration;
 

@@ -53,6 +53,14 @@ impl PageQuery {
             .transpose()
     }
 
+    /// The decoded cursor as the sort key's own type (an id).
+    pub fn after_key<K: std::str::FromStr>(&self) -> Result<Option<K>, AppError> {
+        self.after()?
+            .map(|cursor| cursor.parse::<K>())
+            .transpose()
+            .map_err(|_| AppError::new(ErrorCode::BadRequest, "the cursor is not valid"))
+    }
+
     /// Cuts the fetched rows to the page and sets `next_cursor` from the last item's sort key.
     pub fn page<T>(
         &self,

@@ -19,6 +19,7 @@ use crate::db;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::paging::PageQuery;
+use crate::http::validate::bounded_name;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -82,11 +83,11 @@ pub async fn create_role(
     caller: Can<perm::RolesManage>,
     Json(body): Json<NewRole>,
 ) -> Result<(StatusCode, Json<Role>), AppError> {
-    let name = body.name.trim();
-    if !(1..=100).contains(&name.chars().count()) || body.description.chars().count() > 500 {
+    let name = bounded_name(&body.name, 100)?;
+    if body.description.chars().count() > 500 {
         return Err(AppError::new(
             ErrorCode::ValidationFailed,
-            "the name must be 1 to 100 characters and the description at most 500",
+            "the description must be at most 500 characters",
         ));
     }
     if body.permissions.contains(&Permission::TenantsManage) {
@@ -111,10 +112,7 @@ pub async fn create_role(
     )
     .execute(&mut *tx)
     .await
-    .map_err(|err| match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => AppError::new(ErrorCode::Conflict, "a role with this name exists"),
-        _ => AppError::from(err),
-    })?;
+    .map_err(|err| AppError::constraint(err, Some("a role with this name exists"), None))?;
     let mut entry = caller.audit("role.create", format!("role:{id}"));
     entry.details =
         serde_json::json!({ "name": name, "permissions": permission_names(permissions) });
@@ -202,11 +200,7 @@ pub async fn list_bindings(
         limit: filter.limit,
         cursor: filter.cursor,
     };
-    let after = paging
-        .after()?
-        .map(|cursor| cursor.parse::<uuid::Uuid>())
-        .transpose()
-        .map_err(|_| AppError::new(ErrorCode::BadRequest, "the cursor is not valid"))?;
+    let after = paging.after_key::<uuid::Uuid>()?;
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let rows = sqlx::query_as!(
         BindingRow,
@@ -267,11 +261,7 @@ pub async fn create_binding(
     )
     .fetch_one(&mut *tx)
     .await
-    .map_err(|err| match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => AppError::new(ErrorCode::Conflict, "the member already has this role there"),
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => AppError::new(ErrorCode::ValidationFailed, "no such member or project in this tenant"),
-        _ => AppError::from(err),
-    })?;
+    .map_err(|err| AppError::constraint(err, Some("the member already has this role there"), Some("no such member or project in this tenant")))?;
     let binding = binding_from(row)
         .ok_or_else(|| AppError::internal(std::io::Error::other("binding without a role")))?;
     let mut entry = caller.audit(

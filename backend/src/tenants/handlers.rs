@@ -16,6 +16,7 @@ use crate::db;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::paging::PageQuery;
+use crate::http::validate::bounded_name;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -44,15 +45,6 @@ fn check_slug(slug: &str) -> Result<(), AppError> {
         Err(invalid(
             "the slug must be 2–63 lower-case letters, digits and dashes, not starting with a dash",
         ))
-    }
-}
-
-fn check_name(name: &str) -> Result<&str, AppError> {
-    let name = name.trim();
-    if (1..=200).contains(&name.chars().count()) {
-        Ok(name)
-    } else {
-        Err(invalid("the name must be 1 to 200 characters"))
     }
 }
 
@@ -143,7 +135,7 @@ pub async fn create(
     entry: &mut Entry,
 ) -> Result<Tenant, AppError> {
     check_slug(&body.slug)?;
-    let name = check_name(&body.name)?;
+    let name = bounded_name(&body.name, 200)?;
     let currency = body
         .reporting_currency
         .clone()
@@ -163,10 +155,7 @@ pub async fn create(
     )
     .fetch_one(&mut *conn)
     .await
-    .map_err(|err| match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => AppError::new(ErrorCode::Conflict, "a tenant with this slug exists"),
-        _ => AppError::from(err),
-    })?;
+    .map_err(|err| AppError::constraint(err, Some("a tenant with this slug exists"), None))?;
     let tenant = Tenant::from(row);
     db::set_tenant(conn, tenant.id).await?;
     if let Some(owner) = owner {
@@ -247,7 +236,11 @@ pub async fn change_settings(
     if caller.tenant != id {
         return Err(no_such_tenant());
     }
-    let name = change.name.as_deref().map(check_name).transpose()?;
+    let name = change
+        .name
+        .as_deref()
+        .map(|name| bounded_name(name, 200))
+        .transpose()?;
     if let Some(currency) = &change.reporting_currency {
         check_currency(currency)?;
     }

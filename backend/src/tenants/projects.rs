@@ -14,6 +14,7 @@ use crate::db;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::paging::PageQuery;
+use crate::http::validate::bounded_name;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -26,25 +27,8 @@ fn no_such_project() -> AppError {
     AppError::new(ErrorCode::NotFound, "no such project")
 }
 
-fn check_name(name: &str) -> Result<&str, AppError> {
-    let name = name.trim();
-    if (1..=200).contains(&name.chars().count()) {
-        Ok(name)
-    } else {
-        Err(AppError::new(
-            ErrorCode::ValidationFailed,
-            "the name must be 1 to 200 characters",
-        ))
-    }
-}
-
 fn duplicate_name(err: sqlx::Error) -> AppError {
-    match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            AppError::new(ErrorCode::Conflict, "a project with this name exists")
-        }
-        _ => AppError::from(err),
-    }
+    AppError::constraint(err, Some("a project with this name exists"), None)
 }
 
 struct ProjectRow {
@@ -100,7 +84,7 @@ pub async fn create(
     caller: Can<perm::ProjectsManage>,
     Json(body): Json<ProjectInput>,
 ) -> Result<(StatusCode, Json<Project>), AppError> {
-    let name = check_name(&body.name)?;
+    let name = bounded_name(&body.name, 200)?;
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let row = sqlx::query_as!(
         ProjectRow,
@@ -156,7 +140,7 @@ pub async fn rename(
     Path(id): Path<ProjectId>,
     Json(body): Json<ProjectInput>,
 ) -> Result<Json<Project>, AppError> {
-    let name = check_name(&body.name)?;
+    let name = bounded_name(&body.name, 200)?;
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let row = sqlx::query_as!(
         ProjectRow,

@@ -273,11 +273,7 @@ pub async fn list_invitations(
     caller: Can<perm::UsersManage>,
     Query(paging): Query<PageQuery>,
 ) -> Result<Json<Page<Invitation>>, AppError> {
-    let after = paging
-        .after()?
-        .map(|cursor| cursor.parse::<uuid::Uuid>())
-        .transpose()
-        .map_err(|_| AppError::new(ErrorCode::BadRequest, "the cursor is not valid"))?;
+    let after = paging.after_key::<uuid::Uuid>()?;
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let rows = sqlx::query_as!(
         InvitationRow,
@@ -354,10 +350,7 @@ pub async fn create_invitation(
     )
     .fetch_one(&mut *tx)
     .await
-    .map_err(|err| match &err {
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => AppError::new(ErrorCode::ValidationFailed, "no such project in this tenant"),
-        _ => AppError::from(err),
-    })?;
+    .map_err(|err| AppError::constraint(err, None, Some("no such project in this tenant")))?;
     let invitation = invitation_from(row)?;
     let mut entry = caller.audit("invitation.create", format!("invitation:{}", invitation.id));
     entry.details = serde_json::json!({ "email": invitation.email, "role": invitation.role });

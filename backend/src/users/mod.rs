@@ -41,26 +41,16 @@ impl Email {
 
 /// A person's name as shown in the dashboard: 1–200 characters after trimming.
 pub fn display_name(raw: &str) -> Result<&str, AppError> {
-    let name = raw.trim();
-    if (1..=200).contains(&name.chars().count()) {
-        Ok(name)
-    } else {
-        Err(AppError::new(
-            ErrorCode::ValidationFailed,
-            "the name must be 1 to 200 characters",
-        ))
-    }
+    crate::http::validate::bounded_name(raw, 200)
 }
 
 /// A unique-constraint violation as `409`; anything else as usual.
 pub fn conflict_on_duplicate(err: sqlx::Error) -> AppError {
-    match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => AppError::new(
-            ErrorCode::Conflict,
-            "an account with this e-mail address already exists",
-        ),
-        _ => AppError::from(err),
-    }
+    AppError::constraint(
+        err,
+        Some("an account with this e-mail address already exists"),
+        None,
+    )
 }
 
 /// The caller's view of itself.
