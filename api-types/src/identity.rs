@@ -34,6 +34,9 @@ pub struct Tenant {
     /// IANA time zone days and months are cut in.
     pub time_zone: String,
     pub created_at: DateTime<Utc>,
+    /// Set while a platform administrator has suspended the tenant: nobody acts in it until it
+    /// is resumed.
+    pub suspended_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +71,8 @@ pub struct TenantSummary {
     pub id: TenantId,
     pub slug: String,
     pub name: String,
+    /// A platform administrator suspended the tenant: nobody can work in it for now.
+    pub suspended: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,3 +14,4 @@ mod ops;
 mod plumbing;
 mod resilience;
 mod shutdown;
+mod tenants;

@@ -105,7 +105,7 @@ pub async fn search(
     )
     .fetch_all(&mut *tx)
     .await?;
-    tx.commit().await?;
+    db::finish_read(tx);
     let entries: Vec<AuditEntry> = rows
         .into_iter()
         .map(|row| AuditEntry {

@@ -148,7 +148,7 @@ pub async fn list(
     )
     .fetch_all(&mut *tx)
     .await?;
-    tx.commit().await?;
+    db::finish_read(tx);
     Ok(Json(paging.page(
         rows.into_iter().map(ApiToken::from).collect(),
         |token| token.id.to_string(),

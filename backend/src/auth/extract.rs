@@ -101,6 +101,19 @@ impl Authenticated {
             Outcome::Success,
         )
     }
+
+    /// A successful audit entry by this caller in `tenant`'s trail (a platform administrator
+    /// acting on a tenant it is not working in).
+    #[must_use]
+    pub fn audit_in(&self, tenant: TenantId, action: &'static str, target: String) -> Entry {
+        self.meta.entry(
+            Some(tenant),
+            self.principal.actor(),
+            action,
+            target,
+            Outcome::Success,
+        )
+    }
 }
 
 /// A permission as a type, so a handler's signature names what it requires.
@@ -155,6 +168,20 @@ impl<P: RequiredPermission> FromRequestParts<AppState> for Can<P> {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let Authenticated { principal, meta } =
             Authenticated::from_request_parts(parts, state).await?;
+        let tenant = Self::check(&principal)?;
+        Ok(Self {
+            principal,
+            tenant,
+            meta,
+            required: PhantomData,
+        })
+    }
+}
+
+impl<P: RequiredPermission> Can<P> {
+    /// The caller's current tenant when it holds `P` across it; otherwise the `403` the
+    /// extractor answers (for handlers that also admit platform administrators).
+    pub fn check(principal: &Principal) -> Result<TenantId, AppError> {
         let tenant = principal.tenant.ok_or_else(no_tenant)?;
         if !principal.allows(P::PERMISSION) {
             return Err(AppError::new(
@@ -162,12 +189,7 @@ impl<P: RequiredPermission> FromRequestParts<AppState> for Can<P> {
                 format!("this needs the `{}` permission", P::PERMISSION),
             ));
         }
-        Ok(Self {
-            principal,
-            tenant,
-            meta,
-            required: PhantomData,
-        })
+        Ok(tenant)
     }
 }
 
@@ -210,7 +232,8 @@ impl FromRequestParts<AppState> for Member {
 fn no_tenant() -> AppError {
     AppError::new(
         ErrorCode::Forbidden,
-        "you are not a member of a tenant; accept an invitation or switch tenants",
+        "you have no active membership in a tenant: accept an invitation, switch tenants, or ask \
+         an administrator (your membership or the tenant may be suspended)",
     )
 }
 

@@ -122,16 +122,23 @@ async fn pick_tenant(
     slug: Option<&str>,
 ) -> Result<Option<TenantId>, AppError> {
     let tenants = users_repo::tenants_of(&state.db, user).await?;
-    match slug {
-        Some(slug) => tenants
+    let Some(slug) = slug else {
+        return Ok(tenants
             .iter()
-            .find(|tenant| tenant.slug == slug)
-            .map(|tenant| Some(tenant.id))
-            .ok_or_else(|| {
-                AppError::new(ErrorCode::NotFound, "you are not a member of that tenant")
-            }),
-        None => Ok(tenants.first().map(|tenant| tenant.id)),
+            .find(|tenant| !tenant.suspended)
+            .map(|tenant| tenant.id));
+    };
+    let tenant = tenants
+        .iter()
+        .find(|tenant| tenant.slug == slug)
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "you are not a member of that tenant"))?;
+    if tenant.suspended {
+        return Err(AppError::new(
+            ErrorCode::Forbidden,
+            "that tenant is suspended; ask your platform administrator",
+        ));
     }
+    Ok(Some(tenant.id))
 }
 
 /// Signs in to the dashboard: sets the session cookie and returns the caller with its CSRF token.

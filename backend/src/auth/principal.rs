@@ -87,6 +87,15 @@ fn unauthenticated() -> AppError {
     )
 }
 
+/// A token bound to a tenant where its user can no longer act.
+fn inactive_membership() -> AppError {
+    AppError::new(
+        ErrorCode::Unauthenticated,
+        "this token's tenant membership is not active: it was disabled or removed, or the tenant \
+         is suspended",
+    )
+}
+
 /// Resolves the request's credential. `401` when there is none or it is not valid; a
 /// cookie-authenticated unsafe request without its CSRF token is refused with `403`.
 pub async fn authenticate(
@@ -240,7 +249,7 @@ async fn resolve_access_token(
     .ok_or_else(unauthenticated)?;
     let (tenant, authority) = tenant_authority(&state.db, claims.sub, Some(claims.tid)).await?;
     if tenant.is_none() {
-        return Err(unauthenticated());
+        return Err(inactive_membership());
     }
     let remaining = claims.exp.saturating_sub(chrono::Utc::now().timestamp());
     let principal = Principal {
@@ -292,7 +301,7 @@ async fn resolve_api_token(pool: &PgPool, hash: &SecretHash) -> Result<Principal
     let user = UserId(token.user_id);
     let creator = rbac_repo::authority_of(&mut tx, tenant, user)
         .await?
-        .ok_or_else(unauthenticated)?;
+        .ok_or_else(inactive_membership)?;
     tx.commit().await?;
     let project = token.project_id.map(ProjectId);
     let scope = project.map_or(Scope::Tenant, Scope::Project);
@@ -414,6 +423,13 @@ impl PrincipalCache {
                 csrf_token,
             },
         );
+    }
+
+    /// Forgets every credential at once (a tenant was suspended: nothing cached may act in it).
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
     }
 
     /// Forgets a credential at once (sign-out on this server).

@@ -205,6 +205,13 @@ pub async fn begin_for_tenant(
     pool.begin_with(sqlx::AssertSqlSafe(begin)).await
 }
 
+/// Ends a transaction that only read. Dropping it queues its `ROLLBACK`, which goes out with the
+/// pool's check of the returned connection in one round trip, where `COMMIT` costs one of its own
+/// (a quarter of a list request's round trips; `scripts/bench-api` measures the difference).
+pub fn finish_read(tx: Transaction<'_, Postgres>) {
+    drop(tx);
+}
+
 /// A transaction scoped to `tenant` when there is one; otherwise outside every tenant (where only
 /// platform rows, such as platform audit entries, can be written).
 pub async fn begin_scoped(

@@ -59,7 +59,7 @@ pub async fn list_roles(
     let custom = sqlx::query!("SELECT id, name, description, permissions FROM roles WHERE tenant_id = $1 ORDER BY name LIMIT 500", caller.tenant.0)
         .fetch_all(&mut *tx)
         .await?;
-    tx.commit().await?;
+    db::finish_read(tx);
     roles.extend(custom.into_iter().map(|row| Role {
         role: RoleRef::Custom(RoleId(row.id)),
         name: row.name,
@@ -214,7 +214,7 @@ pub async fn list_bindings(
     )
     .fetch_all(&mut *tx)
     .await?;
-    tx.commit().await?;
+    db::finish_read(tx);
     Ok(Json(paging.page(
         rows.into_iter().filter_map(binding_from).collect(),
         |binding| binding.id.to_string(),

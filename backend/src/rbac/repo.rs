@@ -31,14 +31,16 @@ pub async fn authority_of(
     tenant: TenantId,
     user: UserId,
 ) -> Result<Option<Authority>, sqlx::Error> {
-    let enabled = sqlx::query_scalar!(
-        r#"SELECT disabled_at IS NULL AS "enabled!" FROM memberships WHERE tenant_id = $1 AND user_id = $2"#,
+    let active = sqlx::query_scalar!(
+        r#"SELECT m.disabled_at IS NULL AND t.suspended_at IS NULL AS "active!"
+           FROM memberships m JOIN tenants t ON t.id = m.tenant_id
+           WHERE m.tenant_id = $1 AND m.user_id = $2"#,
         tenant.0,
         user.0
     )
     .fetch_optional(&mut *conn)
     .await?;
-    if enabled != Some(true) {
+    if active != Some(true) {
         return Ok(None);
     }
     let bindings = sqlx::query!(

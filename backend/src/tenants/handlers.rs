@@ -1,4 +1,5 @@
-//! Tenants: platform administrators create them; a tenant's Owner changes its settings.
+//! Tenants: platform administrators create, suspend and resume them; a tenant's Owner (or a
+//! platform administrator) changes its settings.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -23,6 +24,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create_route))
         .routes(routes!(get, change_settings))
+        .routes(routes!(suspend))
+        .routes(routes!(resume))
 }
 
 fn no_such_tenant() -> AppError {
@@ -81,6 +84,7 @@ struct TenantRow {
     reporting_currency: String,
     time_zone: String,
     created_at: chrono::DateTime<chrono::Utc>,
+    suspended_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl From<TenantRow> for Tenant {
@@ -92,6 +96,7 @@ impl From<TenantRow> for Tenant {
             reporting_currency: row.reporting_currency,
             time_zone: row.time_zone,
             created_at: row.created_at,
+            suspended_at: row.suspended_at,
         }
     }
 }
@@ -109,7 +114,7 @@ pub async fn list(
     db::set_user(&mut tx, caller.principal.user).await?;
     let rows = sqlx::query_as!(
         TenantRow,
-        "SELECT id, slug, name, reporting_currency, time_zone, created_at FROM tenants t
+        "SELECT id, slug, name, reporting_currency, time_zone, created_at, suspended_at FROM tenants t
          WHERE ($1 OR EXISTS (SELECT 1 FROM memberships m WHERE m.tenant_id = t.id AND m.user_id = $2 AND m.disabled_at IS NULL))
            AND ($3::text IS NULL OR slug > $3)
          ORDER BY slug LIMIT $4",
@@ -120,7 +125,7 @@ pub async fn list(
     )
     .fetch_all(&mut *tx)
     .await?;
-    tx.commit().await?;
+    db::finish_read(tx);
     Ok(Json(paging.page(
         rows.into_iter().map(Tenant::from).collect(),
         |tenant| tenant.slug.clone(),
@@ -146,7 +151,7 @@ pub async fn create(
     let row = sqlx::query_as!(
         TenantRow,
         "INSERT INTO tenants (id, slug, name, reporting_currency, time_zone) VALUES ($1, $2, $3, $4, $5)
-         RETURNING id, slug, name, reporting_currency, time_zone, created_at",
+         RETURNING id, slug, name, reporting_currency, time_zone, created_at, suspended_at",
         uuid::Uuid::new_v4(),
         body.slug,
         name,
@@ -215,26 +220,32 @@ pub async fn get(
     if caller.principal.tenant != Some(id) && !caller.principal.platform_admin {
         return Err(no_such_tenant());
     }
-    let row = sqlx::query_as!(TenantRow, "SELECT id, slug, name, reporting_currency, time_zone, created_at FROM tenants WHERE id = $1", id.0)
+    let row = sqlx::query_as!(TenantRow, "SELECT id, slug, name, reporting_currency, time_zone, created_at, suspended_at FROM tenants WHERE id = $1", id.0)
         .fetch_optional(&state.db)
         .await?
         .ok_or_else(no_such_tenant)?;
     Ok(Json(row.into()))
 }
 
-/// Changes the current tenant's name, reporting currency or time zone. The slug is fixed.
+/// Changes a tenant's name, reporting currency or time zone (the slug is fixed): its members
+/// holding `tenant:settings` for their current tenant, platform administrators for any tenant.
 #[utoipa::path(patch, path = "/api/v1/tenants/{id}", tag = "tenants", request_body = TenantSettingsChange,
     params(("id" = TenantId, Path, description = "The tenant")),
     security(("session" = ["tenant:settings"]), ("bearer" = ["tenant:settings"])),
     responses((status = 200, description = "The tenant", body = Tenant), (status = 404, description = "Not the caller's tenant", body = nimbus_api_types::ErrorBody)))]
 pub async fn change_settings(
     State(state): State<AppState>,
-    caller: Can<perm::TenantSettings>,
+    caller: Authenticated,
     Path(id): Path<TenantId>,
     Json(change): Json<TenantSettingsChange>,
 ) -> Result<Json<Tenant>, AppError> {
-    if caller.tenant != id {
-        return Err(no_such_tenant());
+    let principal = &caller.principal;
+    if !principal.platform_admin {
+        // The same answers `Can<perm::TenantSettings>` gives, then another tenant's id is unknown.
+        Can::<perm::TenantSettings>::check(principal)?;
+        if principal.tenant != Some(id) {
+            return Err(no_such_tenant());
+        }
     }
     let name = change
         .name
@@ -251,17 +262,82 @@ pub async fn change_settings(
     let row = sqlx::query_as!(
         TenantRow,
         "UPDATE tenants SET name = coalesce($2, name), reporting_currency = coalesce($3, reporting_currency), time_zone = coalesce($4, time_zone)
-         WHERE id = $1 RETURNING id, slug, name, reporting_currency, time_zone, created_at",
+         WHERE id = $1 RETURNING id, slug, name, reporting_currency, time_zone, created_at, suspended_at",
         id.0,
         name,
         change.reporting_currency,
         change.time_zone,
     )
-    .fetch_one(&mut *tx)
-    .await?;
-    let mut entry = caller.audit("tenant.update", format!("tenant:{id}"));
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(no_such_tenant)?;
+    let mut entry = caller.audit_in(id, "tenant.update", format!("tenant:{id}"));
     entry.details = serde_json::to_value(&change).map_err(AppError::internal)?;
     audit::record(&mut tx, &entry).await?;
     tx.commit().await?;
+    Ok(Json(row.into()))
+}
+
+/// Suspends a tenant: until it is resumed, no session, access token or API token acts in it
+/// (within the principal cache window on other replicas). Its data stays as it is.
+#[utoipa::path(post, path = "/api/v1/tenants/{id}/suspend", tag = "tenants",
+    params(("id" = TenantId, Path, description = "The tenant")),
+    security(("session" = ["tenants:manage"]), ("bearer" = ["tenants:manage"])),
+    responses((status = 200, description = "The suspended tenant", body = Tenant), (status = 404, description = "No such tenant", body = nimbus_api_types::ErrorBody)))]
+pub async fn suspend(
+    State(state): State<AppState>,
+    caller: PlatformAdmin,
+    Path(id): Path<TenantId>,
+) -> Result<Json<Tenant>, AppError> {
+    set_suspended(&state, &caller, id, true).await
+}
+
+/// Resumes a suspended tenant: every membership and credential works again as before.
+#[utoipa::path(post, path = "/api/v1/tenants/{id}/resume", tag = "tenants",
+    params(("id" = TenantId, Path, description = "The tenant")),
+    security(("session" = ["tenants:manage"]), ("bearer" = ["tenants:manage"])),
+    responses((status = 200, description = "The tenant", body = Tenant), (status = 404, description = "No such tenant", body = nimbus_api_types::ErrorBody)))]
+pub async fn resume(
+    State(state): State<AppState>,
+    caller: PlatformAdmin,
+    Path(id): Path<TenantId>,
+) -> Result<Json<Tenant>, AppError> {
+    set_suspended(&state, &caller, id, false).await
+}
+
+async fn set_suspended(
+    state: &AppState,
+    caller: &PlatformAdmin,
+    id: TenantId,
+    suspended: bool,
+) -> Result<Json<Tenant>, AppError> {
+    let mut tx = db::begin_for_tenant(&state.db, id).await?;
+    // Suspending twice keeps the first time; resuming an active tenant changes nothing.
+    let row = sqlx::query_as!(
+        TenantRow,
+        "UPDATE tenants SET suspended_at = CASE WHEN $2 THEN coalesce(suspended_at, now()) END
+         WHERE id = $1 RETURNING id, slug, name, reporting_currency, time_zone, created_at, suspended_at",
+        id.0,
+        suspended,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(no_such_tenant)?;
+    let action = if suspended {
+        "tenant.suspend"
+    } else {
+        "tenant.resume"
+    };
+    let entry = caller.meta.entry(
+        Some(id),
+        caller.principal.actor(),
+        action,
+        format!("tenant:{id}"),
+        audit::Outcome::Success,
+    );
+    audit::record(&mut tx, &entry).await?;
+    tx.commit().await?;
+    // This replica stops serving the tenant's members at once; others within the cache window.
+    state.auth.cache.clear();
     Ok(Json(row.into()))
 }

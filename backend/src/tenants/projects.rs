@@ -69,7 +69,7 @@ pub async fn list(
     )
     .fetch_all(&mut *tx)
     .await?;
-    tx.commit().await?;
+    db::finish_read(tx);
     Ok(Json(paging.page(
         rows.into_iter().map(Project::from).collect(),
         |project| project.name.clone(),
@@ -126,7 +126,7 @@ pub async fn get(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(no_such_project)?;
-    tx.commit().await?;
+    db::finish_read(tx);
     Ok(Json(row.into()))
 }
 

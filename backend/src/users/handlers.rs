@@ -92,7 +92,7 @@ pub async fn list_users(
     )
     .fetch_all(&mut *tx)
     .await?;
-    tx.commit().await?;
+    db::finish_read(tx);
     let users = rows
         .into_iter()
         .map(|row| User {
@@ -137,7 +137,7 @@ pub async fn get_user(
 ) -> Result<Json<User>, AppError> {
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let user = member(&mut tx, caller.tenant, id).await?;
-    tx.commit().await?;
+    db::finish_read(tx);
     Ok(Json(user))
 }
 
@@ -287,7 +287,7 @@ pub async fn list_invitations(
     )
     .fetch_all(&mut *tx)
     .await?;
-    tx.commit().await?;
+    db::finish_read(tx);
     let items = rows
         .into_iter()
         .map(invitation_from)
@@ -456,10 +456,11 @@ pub async fn accept_invitation(
     .fetch_one(&mut *tx)
     .await?;
     let invitation = sqlx::query!(
-        "SELECT i.id, i.tenant_id, i.email, i.builtin_role, i.role_id, i.project_id, t.slug, t.name
-         FROM invitations i JOIN tenants t ON t.id = i.tenant_id
-         WHERE i.secret_hash = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now()
-         FOR UPDATE OF i",
+        r#"SELECT i.id, i.tenant_id, i.email, i.builtin_role, i.role_id, i.project_id, t.slug, t.name,
+                  t.suspended_at IS NOT NULL AS "suspended!"
+           FROM invitations i JOIN tenants t ON t.id = i.tenant_id
+           WHERE i.secret_hash = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now()
+           FOR UPDATE OF i"#,
         hash.as_bytes()
     )
     .fetch_optional(&mut *tx)
@@ -527,5 +528,6 @@ pub async fn accept_invitation(
         id: tenant,
         slug: invitation.slug,
         name: invitation.name,
+        suspended: invitation.suspended,
     }))
 }

@@ -106,8 +106,9 @@ pub async fn tenants_of(pool: &PgPool, user: UserId) -> Result<Vec<TenantSummary
     let mut tx = pool.begin().await?;
     crate::db::set_user(&mut tx, user).await?;
     let rows = sqlx::query!(
-        "SELECT t.id, t.slug, t.name FROM memberships m JOIN tenants t ON t.id = m.tenant_id
-         WHERE m.user_id = $1 AND m.disabled_at IS NULL ORDER BY t.name, t.slug",
+        r#"SELECT t.id, t.slug, t.name, t.suspended_at IS NOT NULL AS "suspended!"
+         FROM memberships m JOIN tenants t ON t.id = m.tenant_id
+         WHERE m.user_id = $1 AND m.disabled_at IS NULL ORDER BY t.name, t.slug"#,
         user.0
     )
     .fetch_all(&mut *tx)
@@ -119,6 +120,7 @@ pub async fn tenants_of(pool: &PgPool, user: UserId) -> Result<Vec<TenantSummary
             id: TenantId(row.id),
             slug: row.slug,
             name: row.name,
+            suspended: row.suspended,
         })
         .collect())
 }
