@@ -15,6 +15,8 @@ pub enum ErrorCode {
     BadRequest,
     /// The request is well-formed but a field is invalid; `details` names the fields.
     ValidationFailed,
+    /// A bill file was rejected; `details` is the import with each error's row and column.
+    BillRejected,
     /// No valid credentials were presented.
     Unauthenticated,
     /// The password was right; the account also needs its authenticator's code (`totp_code`).
@@ -49,7 +51,7 @@ impl ErrorCode {
     pub const fn http_status(self) -> u16 {
         match self {
             Self::BadRequest => 400,
-            Self::ValidationFailed => 422,
+            Self::ValidationFailed | Self::BillRejected => 422,
             Self::Unauthenticated | Self::SecondFactorRequired => 401,
             Self::Forbidden => 403,
             Self::NotFound | Self::RouteNotFound => 404,
@@ -91,6 +93,7 @@ impl ErrorCode {
         match self {
             Self::BadRequest => "bad_request",
             Self::ValidationFailed => "validation_failed",
+            Self::BillRejected => "bill_rejected",
             Self::Unauthenticated => "unauthenticated",
             Self::SecondFactorRequired => "second_factor_required",
             Self::Forbidden => "forbidden",
@@ -154,6 +157,7 @@ mod tests {
         let all = [
             ErrorCode::BadRequest,
             ErrorCode::ValidationFailed,
+            ErrorCode::BillRejected,
             ErrorCode::Unauthenticated,
             ErrorCode::SecondFactorRequired,
             ErrorCode::Forbidden,

@@ -34,4 +34,5 @@ typed_id! {
     InvitationId: "An invitation to join a tenant.",
     ApiTokenId: "An API token (never its secret).",
     SessionId: "A signed-in session of a user.",
+    CostImportId: "One attempt to import a bill file.",
 }

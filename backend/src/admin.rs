@@ -50,7 +50,7 @@ fn from_app(err: AppError) -> Failure {
     }
 }
 
-async fn tenant_by_slug(pool: &PgPool, slug: &str) -> Result<TenantId, Failure> {
+pub(crate) async fn tenant_by_slug(pool: &PgPool, slug: &str) -> Result<TenantId, Failure> {
     sqlx::query_scalar!("SELECT id FROM tenants WHERE slug = $1", slug)
         .fetch_optional(pool)
         .await

@@ -46,6 +46,15 @@ enum Command {
     /// Manage tenants, accounts and tokens without the API.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Import bill files (FOCUS CSV, optionally gzip-compressed) into a tenant's cost ledger.
+    ImportBill {
+        /// The tenant's slug.
+        #[arg(long, value_name = "SLUG")]
+        tenant: String,
+        /// One or more files, imported in turn.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,7 +184,7 @@ fn report(failure: &Failure) -> ExitCode {
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let listen = match &cli.command {
         Command::Serve { listen } => listen.clone(),
-        Command::Migrate | Command::Admin(_) => None,
+        Command::Migrate | Command::Admin(_) | Command::ImportBill { .. } => None,
     };
     let overrides = Overrides {
         listen,
@@ -184,22 +193,38 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     let process = match cli.command {
         Command::Serve { .. } => crate::telemetry::Process::Server,
-        Command::Migrate | Command::Admin(_) => crate::telemetry::Process::Command,
+        Command::Migrate | Command::Admin(_) | Command::ImportBill { .. } => {
+            crate::telemetry::Process::Command
+        }
     };
     crate::telemetry::init(config.log_format, process);
     match cli.command {
         Command::Serve { .. } => serve(config, crate::server::shutdown_signal()).await,
         Command::Migrate => migrate(&config).await,
-        Command::Admin(command) => run_admin(&config, command).await,
+        Command::Admin(command) => {
+            with_database(&config, async |pool| {
+                admin_command(&config, pool, command).await
+            })
+            .await
+        }
+        Command::ImportBill { tenant, files } => {
+            with_database(&config, async |pool| {
+                crate::cost::command::import_bill(&config, pool, &tenant, files).await
+            })
+            .await
+        }
     }
 }
 
-/// `nimbus admin …`: opens the database (starting the embedded one for the command if no
-/// server runs), brings the schema up to date, runs the command.
-async fn run_admin(config: &Config, command: AdminCommand) -> Result<(), Failure> {
+/// A command beside the server: opens the database (starting the embedded one for the command
+/// if no server runs), brings the schema up to date, runs `command`.
+async fn with_database(
+    config: &Config,
+    command: impl AsyncFnOnce(&sqlx::PgPool) -> Result<(), Failure>,
+) -> Result<(), Failure> {
     let database = Database::open(config, ClusterOwnership::Borrow).await?;
     let result = match database.migrate().await {
-        Ok(()) => admin_command(config, &database.pool, command).await,
+        Ok(()) => command(&database.pool).await,
         Err(err) => Err(err.into()),
     };
     database.close().await;

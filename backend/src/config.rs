@@ -39,6 +39,17 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub mail: MailConfig,
+    pub cost: CostConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostConfig {
+    /// Largest bill file `POST /api/v1/cost/imports` accepts, in bytes (the CLI has no limit).
+    pub max_upload_bytes: u64,
+    /// Deadline for one import: the upload request and the import's SQL statements.
+    #[serde(with = "humantime_serde")]
+    pub import_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -193,6 +204,10 @@ impl Default for Config {
                 idle_in_transaction_timeout: Duration::from_secs(30),
             },
             mail: MailConfig::default(),
+            cost: CostConfig {
+                max_upload_bytes: 2 * 1024 * 1024 * 1024,
+                import_timeout: Duration::from_secs(60 * 60),
+            },
             auth: AuthConfig {
                 session_idle_timeout: Duration::from_secs(2 * 60 * 60),
                 session_lifetime: Duration::from_secs(7 * 24 * 60 * 60),

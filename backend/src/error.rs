@@ -23,6 +23,7 @@ const RETRY_AFTER_UNAVAILABLE_SECS: u32 = 2;
 pub struct AppError {
     code: ErrorCode,
     message: Cow<'static, str>,
+    details: Option<serde_json::Value>,
     retry_after_secs: Option<u32>,
     cause: Option<Cause>,
 }
@@ -32,9 +33,23 @@ impl AppError {
         Self {
             code,
             message: message.into(),
+            details: None,
             retry_after_secs: None,
             cause: None,
         }
+    }
+
+    /// The structured context sent as `error.details`, if any.
+    #[must_use]
+    pub fn details(&self) -> Option<&serde_json::Value> {
+        self.details.as_ref()
+    }
+
+    /// Structured context for the client (sent as `error.details`).
+    #[must_use]
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
     }
 
     /// The database cannot be reached right now: 503 with `Retry-After`.
@@ -118,7 +133,7 @@ impl IntoResponse for AppError {
             error: ErrorDetail {
                 code: self.code,
                 message: self.message.into_owned(),
-                details: None,
+                details: self.details,
             },
         };
         let mut response = (status, axum::Json(body)).into_response();

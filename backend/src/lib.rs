@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod cost;
 pub mod db;
 pub mod error;
 pub mod http;
@@ -46,6 +47,7 @@ use crate::state::AppState;
         (name = "roles", description = "Built-in and custom roles, and who holds them where"),
         (name = "api-tokens", description = "Tokens for integrations"),
         (name = "audit", description = "Who did what, when"),
+        (name = "cost", description = "Bills from every cloud in one FOCUS ledger: imports and the explorer"),
         (name = "operations", description = "Liveness, readiness and metrics"),
         (name = "meta", description = "This API's own description"),
     ),
@@ -80,7 +82,8 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// Every documented route with its OpenAPI description. Each domain adds its `routes()` here.
+/// Every documented route with its OpenAPI description, except bill uploads. Each domain adds
+/// its `routes()` here.
 fn documented_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::handlers::routes())
@@ -90,6 +93,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(users::handlers::routes())
         .merge(rbac::handlers::routes())
         .merge(audit::handlers::routes())
+        .merge(cost::handlers::routes())
         .merge(ops::routes())
         .merge(http::api_docs::routes())
 }
@@ -97,17 +101,26 @@ fn documented_routes() -> OpenApiRouter<AppState> {
 /// The OpenAPI document of this build.
 #[must_use]
 pub fn openapi() -> OpenApiDoc {
-    documented_routes().into_openapi()
+    documented_routes()
+        .merge(cost::handlers::upload_routes())
+        .into_openapi()
 }
 
 /// The complete HTTP application: API, operations endpoints and the dashboard, wrapped in the
 /// middleware stack.
 pub fn router(state: AppState) -> Result<Router, serde_json::Error> {
-    let (api, openapi) = documented_routes().split_for_parts();
+    let (api, mut openapi) = documented_routes().split_for_parts();
+    // Uploads get their own body limit and deadline, so they are layered apart.
+    let (uploads, uploads_openapi) = cost::handlers::upload_routes().split_for_parts();
+    openapi.merge(uploads_openapi);
     let document = OpenApiDocument::new(&openapi)?;
     let app = api
         .merge(http::frontend::routes(&state.config.web_dir))
         .layer(Extension(document))
         .with_state(state.clone());
-    Ok(http::apply_layers(app, &state))
+    Ok(http::apply_layers(
+        app,
+        uploads.with_state(state.clone()),
+        &state,
+    ))
 }

@@ -98,6 +98,11 @@ async fn every_route_admits_exactly_the_roles_holding_its_permission_and_gives_t
     assert!(checked >= 125, "checked {checked} route × role pairs");
 }
 
+/// The smallest FOCUS file: the mandatory columns and one charge.
+const MINIMAL_BILL: &str = "BilledCost,BillingAccountId,BillingAccountName,BillingCurrency,BillingPeriodEnd,BillingPeriodStart,ChargeCategory,ChargeClass,ChargeDescription,ChargePeriodEnd,ChargePeriodStart,ContractedCost,EffectiveCost,InvoiceIssuerName,ListCost,PricingQuantity,PricingUnit,ProviderName,PublisherName,ServiceCategory,ServiceName
+1.25,b-account,B,USD,2024-10-01T00:00:00Z,2024-09-01T00:00:00Z,Usage,,VM,2024-09-02T00:00:00Z,2024-09-01T00:00:00Z,1.25,1.25,Example,1.25,1,Hours,Example,Example,Compute,VMs
+";
+
 /// Objects of tenant B, by the collection their id is used under.
 async fn objects_of_b(
     app: &TestApp,
@@ -164,6 +169,11 @@ async fn objects_of_b(
         .await,
         "/token/id",
     );
+    let import = created(
+        app.upload_bill(&owner.token, "b.csv", MINIMAL_BILL.as_bytes())
+            .await,
+        "/id",
+    );
     let jwt = app.post_json("/api/v1/auth/token", json!({"grant_type": "password", "email": owner.email, "password": nimbus_tests::PASSWORD, "tenant": "tenant-b"})).await;
     let access = jwt.json()["access_token"].as_str().unwrap().to_owned();
     let sessions = app
@@ -180,6 +190,7 @@ async fn objects_of_b(
         ("sessions", session),
         ("users", member.user.to_string()),
         ("tenants", owner.tenant.to_string()),
+        ("cost", import),
     ])
 }
 

@@ -48,7 +48,7 @@ async fn app_with_test_routes() -> (TestApp, Router) {
         .route("/api/test/failing", post(failing))
         .route("/api/test/slow", post(slow))
         .with_state(app.state.clone());
-    let router = nimbus::http::apply_layers(routes, &app.state);
+    let router = nimbus::http::apply_layers(routes, axum::Router::new(), &app.state);
     (app, router)
 }
 
@@ -199,7 +199,7 @@ async fn a_request_past_the_deadline_gets_408_in_the_error_shape() {
     let routes = Router::new()
         .route("/api/test/slow", post(slow))
         .with_state(app.state.clone());
-    let router = nimbus::http::apply_layers(routes, &app.state);
+    let router = nimbus::http::apply_layers(routes, axum::Router::new(), &app.state);
     let started = std::time::Instant::now();
     let response = send(&router, post_json("/api/test/slow", "{}")).await;
     assert_eq!(response.status, StatusCode::REQUEST_TIMEOUT);

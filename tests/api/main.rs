@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod browser;
 mod cli;
+mod cost;
 mod errors;
 mod frontend;
 mod isolation;

@@ -38,7 +38,11 @@ async fn a_database_restart_gives_fast_503s_then_recovers_without_a_server_resta
         .with_state(state.clone());
     let app = nimbus::router(state.clone())
         .unwrap()
-        .merge(nimbus::http::apply_layers(probe, &state));
+        .merge(nimbus::http::apply_layers(
+            probe,
+            axum::Router::new(),
+            &state,
+        ));
 
     assert_eq!(
         send(&app, get_request("/api/test/tenants")).await.status,

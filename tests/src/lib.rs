@@ -283,6 +283,25 @@ pub async fn send(router: &Router, request: Request<Body>) -> TestResponse {
     }
 }
 
+/// A `POST /api/v1/cost/imports` request carrying `bytes` as the form's `file` part.
+pub fn bill_upload(token: &str, file_name: &str, bytes: &[u8]) -> Request<Body> {
+    let boundary = "nimbus-test-boundary-7d1f";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    request(Method::POST, "/api/v1/cost/imports")
+        .header("authorization", format!("Bearer {token}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .unwrap()
+}
+
 /// A request builder shortcut: `request(Method::POST, "/x").header(..).body(..)`.
 pub fn request(method: Method, path: &str) -> axum::http::request::Builder {
     Request::builder().method(method).uri(path)
@@ -505,6 +524,11 @@ impl TestApp {
             None => builder.body(Body::empty()),
         };
         self.request(request.unwrap()).await
+    }
+
+    /// Uploads a bill file to `POST /api/v1/cost/imports` as a multipart form.
+    pub async fn upload_bill(&self, token: &str, file_name: &str, bytes: &[u8]) -> TestResponse {
+        self.request(bill_upload(token, file_name, bytes)).await
     }
 
     /// Sends a JSON request without credentials.

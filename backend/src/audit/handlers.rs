@@ -1,7 +1,6 @@
 //! Searching and exporting the tenant's audit trail.
 
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use nimbus_api_types::identity::{AuditEntry, Page};
@@ -12,6 +11,7 @@ use utoipa_axum::routes;
 use crate::auth::extract::{Can, perm};
 use crate::db;
 use crate::error::AppError;
+use crate::http::csv as csv_export;
 use crate::http::extract::{Json, Query};
 use crate::http::paging::PageQuery;
 use crate::state::AppState;
@@ -146,53 +146,19 @@ fn to_csv(entries: &[AuditEntry]) -> Result<Response, AppError> {
             .write_record([
                 entry.id.to_string(),
                 entry.occurred_at.to_rfc3339(),
-                neutralize(&entry.actor),
-                neutralize(&entry.action),
-                neutralize(&entry.target),
+                csv_export::neutralize(&entry.actor),
+                csv_export::neutralize(&entry.action),
+                csv_export::neutralize(&entry.target),
                 entry.outcome.clone(),
                 entry.source_ip.clone().unwrap_or_default(),
                 entry
                     .request_id
                     .clone()
-                    .map(|id| neutralize(&id))
+                    .map(|id| csv_export::neutralize(&id))
                     .unwrap_or_default(),
-                neutralize(&entry.details.to_string()),
+                csv_export::neutralize(&entry.details.to_string()),
             ])
             .map_err(AppError::internal)?;
     }
-    let body = writer
-        .into_inner()
-        .map_err(|err| AppError::internal(err.into_error()))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"nimbus-audit.csv\"",
-            ),
-        ],
-        body,
-    )
-        .into_response())
-}
-
-/// Spreadsheets run cells that start with `=`, `+`, `-`, `@` as formulas: prefix them with a
-/// quote so an exported trail cannot execute what an attacker typed into a name.
-fn neutralize(value: &str) -> String {
-    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::neutralize;
-
-    #[test]
-    fn formula_cells_are_defused() {
-        assert_eq!(neutralize("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(neutralize("project.create"), "project.create");
-    }
+    csv_export::attachment("nimbus-audit.csv", writer)
 }

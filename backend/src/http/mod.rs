@@ -2,6 +2,7 @@
 //! the API reference pages and dashboard serving. No domain logic lives here.
 
 pub mod api_docs;
+pub mod csv;
 pub mod extract;
 pub mod frontend;
 mod middleware;
@@ -36,7 +37,8 @@ pub use middleware::SecurityHeaders;
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Wraps the router in the middleware stack every request passes through.
-pub fn apply_layers(router: Router, state: &AppState) -> Router {
+/// `uploads` are the routes that take bill files: their own body limit and deadline.
+pub fn apply_layers(router: Router, uploads: Router, state: &AppState) -> Router {
     let config = &state.config;
     let cors = (!config.cors_allowed_origins.is_empty()).then(|| {
         let origins = config
@@ -60,16 +62,19 @@ pub fn apply_layers(router: Router, state: &AppState) -> Router {
     let security_headers = SecurityHeaders::new(config.serves_https());
     // Each `Router::layer` call normalises bodies back to axum's, so middleware functions and
     // tower-http layers with their own body types compose without friction.
-    let limits = ServiceBuilder::new()
-        // Responses are compressed on the fly, per request: the fastest level keeps most of the
-        // saving on JSON (it is repetitive) for a fraction of the default level's CPU.
-        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
-        .layer(RequestBodyLimitLayer::new(config.http.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            config.http.request_timeout,
-        ))
-        .layer(DefaultBodyLimit::max(config.http.body_limit_bytes));
+    let limits = |body_limit: usize, timeout: Duration| {
+        ServiceBuilder::new()
+            // Responses are compressed on the fly, per request: the fastest level keeps most of
+            // the saving on JSON (it is repetitive) for a fraction of the default level's CPU.
+            .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
+            .layer(RequestBodyLimitLayer::new(body_limit))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                timeout,
+            ))
+            .layer(DefaultBodyLimit::max(body_limit))
+    };
+    let upload_limit = usize::try_from(config.cost.max_upload_bytes).unwrap_or(usize::MAX);
     let tracing = ServiceBuilder::new()
         .layer(SetSensitiveHeadersLayer::new([AUTHORIZATION, COOKIE, SET_COOKIE]))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -82,7 +87,11 @@ pub fn apply_layers(router: Router, state: &AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID));
     // Innermost first: the last layer added sees the request first.
     router
-        .layer(limits)
+        .layer(limits(
+            config.http.body_limit_bytes,
+            config.http.request_timeout,
+        ))
+        .merge(uploads.layer(limits(upload_limit, config.cost.import_timeout)))
         .layer(option_layer(cors))
         .layer(axum::middleware::from_fn(middleware::api_boundary))
         .layer(axum::middleware::map_response(move |response| {

@@ -1,0 +1,173 @@
+//! The cost module's wire types: bill imports and the cost explorer.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::CostImportId;
+
+/// Where an import stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ImportStatus {
+    /// Being read and written; `bytes_done` of `file_bytes` so far.
+    Running,
+    /// Its billing periods now show this file's rows.
+    Succeeded,
+    /// Every billing period in the file already shows this very file: nothing changed.
+    Unchanged,
+    /// Rejected or interrupted; what was there before is still there.
+    Failed,
+}
+
+/// An error or warning of an import. `row` is the line in the file (the header is line 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ImportIssue {
+    pub row: Option<u64>,
+    pub column: Option<String>,
+    pub message: String,
+    /// How many rows had it (warnings are counted, the first row is named).
+    pub count: u64,
+}
+
+/// One import of a bill file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct CostImport {
+    pub id: CostImportId,
+    /// The file's format: `focus` (FOCUS 1.0–1.3 CSV, optionally gzip-compressed).
+    pub source: String,
+    pub file_name: String,
+    /// Hex SHA-256 of the file as received.
+    pub file_sha256: String,
+    pub file_bytes: i64,
+    pub status: ImportStatus,
+    /// While running: how much of the file was read (progress is `bytes_done / file_bytes`).
+    pub bytes_done: i64,
+    /// Rows of the file, once it was read to the end.
+    pub rows_total: Option<i64>,
+    pub rows_done: i64,
+    /// Billing periods (per billing account) the file covers.
+    pub units: i32,
+    pub warnings: Vec<ImportIssue>,
+    pub errors: Vec<ImportIssue>,
+    pub created_by: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Which cost the explorer sums (FOCUS.md §2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CostMetric {
+    /// As invoiced (cash basis).
+    Billed,
+    /// Amortized, after discounts (accrual basis): the default.
+    #[default]
+    Effective,
+    /// At public list prices.
+    List,
+    /// At negotiated prices, before commitment discounts.
+    Contracted,
+}
+
+/// The explorer's time buckets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Granularity {
+    Day,
+    /// Weeks start on Monday.
+    Week,
+    #[default]
+    Month,
+}
+
+/// A dimension costs can be grouped and filtered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CostDimension {
+    Provider,
+    BillingAccount,
+    SubAccount,
+    Service,
+    ServiceCategory,
+    Region,
+    ChargeCategory,
+    Project,
+}
+
+impl CostDimension {
+    pub const ALL: [Self; 8] = [
+        Self::Provider,
+        Self::BillingAccount,
+        Self::SubAccount,
+        Self::Service,
+        Self::ServiceCategory,
+        Self::Region,
+        Self::ChargeCategory,
+        Self::Project,
+    ];
+
+    /// The wire name (`group_by=service,region`).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Provider => "provider",
+            Self::BillingAccount => "billing_account",
+            Self::SubAccount => "sub_account",
+            Self::Service => "service",
+            Self::ServiceCategory => "service_category",
+            Self::Region => "region",
+            Self::ChargeCategory => "charge_category",
+            Self::Project => "project",
+        }
+    }
+
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == name)
+    }
+}
+
+/// One bucket of the explorer: a period, the group's values, a currency and the sum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct CostRow {
+    /// First day of the bucket.
+    pub period: NaiveDate,
+    /// The group-by dimensions' values, in the order asked (null: no value, such as costs
+    /// without a region).
+    pub group: Vec<Option<String>>,
+    /// ISO 4217. Costs in different currencies are never summed together.
+    pub currency: String,
+    /// Exact decimal, as a string.
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub amount: Decimal,
+}
+
+/// The explorer's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct CostReport {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub granularity: Granularity,
+    pub metric: CostMetric,
+    pub group_by: Vec<CostDimension>,
+    pub rows: Vec<CostRow>,
+    /// Totals per currency over the whole range.
+    pub totals: Vec<CurrencyAmount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct CurrencyAmount {
+    pub currency: String,
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub amount: Decimal,
+}

@@ -1,0 +1,121 @@
+//! `nimbus import-bill --tenant SLUG FILE…`: imports bill files with a progress bar on stderr
+//! and one summary line per file on stdout (the operator contract, DESIGN.md §5).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use nimbus_api_types::cost::{CostImport, ImportStatus};
+use sqlx::PgPool;
+
+use super::import::{self, BillFile, Importer, Progress};
+use crate::admin;
+use crate::audit::{Entry, Outcome};
+use crate::cli::Failure;
+use crate::config::Config;
+
+/// Draws the import's phases on stderr (nothing when stderr is not a terminal).
+struct Bar {
+    bar: ProgressBar,
+    file: String,
+}
+
+impl Progress for Bar {
+    fn phase(&self, name: &'static str, total: u64) {
+        let template = if total == 0 {
+            "{prefix} {msg} {spinner} {elapsed}"
+        } else {
+            "{prefix} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}"
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            self.bar.set_style(style.progress_chars("=> "));
+        }
+        self.bar.set_prefix(self.file.clone());
+        self.bar.set_message(name);
+        self.bar.set_length(total);
+        self.bar.set_position(0);
+        if total == 0 {
+            self.bar
+                .enable_steady_tick(std::time::Duration::from_millis(120));
+        }
+    }
+
+    fn advance(&self, done: u64) {
+        self.bar.set_position(done);
+    }
+}
+
+/// Imports each file in turn; every file is tried even when one fails, and the command fails
+/// (exit 1) if any did.
+pub async fn import_bill(
+    config: &Config,
+    pool: &PgPool,
+    tenant: &str,
+    files: Vec<PathBuf>,
+) -> Result<(), Failure> {
+    let tenant = admin::tenant_by_slug(pool, tenant).await?;
+    let mut failed = 0;
+    for path in files {
+        let shown = path.display().to_string();
+        let file = BillFile::from_path(&path)
+            .map_err(|err| Failure::Runtime(format!("cannot read {shown}: {err}")))?;
+        let importer = Importer {
+            tenant,
+            entry: Entry {
+                tenant: Some(tenant),
+                actor: "cli".to_owned(),
+                action: "cost.import",
+                target: String::new(),
+                outcome: Outcome::Success,
+                source_ip: None,
+                request_id: None,
+                details: serde_json::json!({}),
+            },
+            statement_timeout: config.cost.import_timeout,
+        };
+        let bar = Arc::new(Bar {
+            bar: ProgressBar::new(0),
+            file: file.name.clone(),
+        });
+        let result =
+            import::import(pool, &importer, file, Arc::clone(&bar) as Arc<dyn Progress>).await;
+        bar.bar.finish_and_clear();
+        match result {
+            Ok(import) => println!("{shown}: {}", summary(&import)),
+            Err(err) => {
+                failed += 1;
+                println!("{shown}: failed: {err}");
+                if let Some(import) = err
+                    .details()
+                    .and_then(|d| serde_json::from_value::<CostImport>(d.clone()).ok())
+                {
+                    for issue in import.errors.iter().take(20) {
+                        let row = issue.row.map(|r| format!("row {r}")).unwrap_or_default();
+                        let column = issue.column.clone().unwrap_or_default();
+                        println!("  {row} {column}: {}", issue.message);
+                    }
+                }
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Failure::Runtime(format!("{failed} file(s) not imported")));
+    }
+    Ok(())
+}
+
+fn summary(import: &CostImport) -> String {
+    let status = match import.status {
+        ImportStatus::Unchanged => "already imported, nothing changed",
+        ImportStatus::Succeeded => "imported",
+        ImportStatus::Running => "running",
+        ImportStatus::Failed => "failed",
+    };
+    let warnings: u64 = import.warnings.iter().map(|w| w.count).sum();
+    format!(
+        "{status}: {} rows, {} billing period(s), {warnings} warning(s) (import {})",
+        import.rows_total.unwrap_or(0),
+        import.units,
+        import.id
+    )
+}

@@ -1,0 +1,263 @@
+//! The cost explorer: sums of one metric over time, grouped by up to two dimensions, read from
+//! the daily rollups (never the line items).
+
+use std::collections::BTreeMap;
+
+use axum::response::Response;
+use chrono::{Datelike, Months, NaiveDate, Utc};
+use nimbus_api_types::ErrorCode;
+use nimbus_api_types::cost::{
+    CostDimension, CostMetric, CostReport, CostRow, CurrencyAmount, Granularity,
+};
+use nimbus_api_types::ids::{ProjectId, TenantId};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use sqlx::{PgPool, Row};
+
+use crate::db;
+use crate::error::AppError;
+use crate::http::csv as csv_export;
+
+/// Most rows one answer holds; a wider view must be narrowed.
+const MAX_ROWS: i64 = 50_000;
+
+/// `GET /api/v1/cost` parameters (DESIGN.md §5 names).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExplorerQuery {
+    /// First day, inclusive (YYYY-MM-DD) [default: the first day of this month].
+    pub from: Option<NaiveDate>,
+    /// Last day, exclusive [default: the first day of next month].
+    pub to: Option<NaiveDate>,
+    /// `day`, `week` (from Monday) or `month` [default: month].
+    pub granularity: Option<Granularity>,
+    /// `billed`, `effective`, `list` or `contracted` [default: effective].
+    pub metric: Option<CostMetric>,
+    /// Up to two dimensions, comma-separated: provider, billing_account, sub_account, service,
+    /// service_category, region, charge_category, project.
+    pub group_by: Option<String>,
+    /// `csv` to download the rows.
+    pub format: Option<String>,
+    pub provider: Option<String>,
+    pub billing_account: Option<String>,
+    pub sub_account: Option<String>,
+    pub service: Option<String>,
+    pub service_category: Option<String>,
+    pub region: Option<String>,
+    pub charge_category: Option<String>,
+    pub project: Option<String>,
+}
+
+/// A checked explorer request.
+#[derive(Debug)]
+pub struct View {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub granularity: Granularity,
+    pub metric: CostMetric,
+    pub group_by: Vec<CostDimension>,
+    pub filters: Vec<(CostDimension, String)>,
+}
+
+fn invalid(message: impl Into<std::borrow::Cow<'static, str>>) -> AppError {
+    AppError::new(ErrorCode::ValidationFailed, message)
+}
+
+impl ExplorerQuery {
+    pub fn wants_csv(&self) -> bool {
+        self.format.as_deref() == Some("csv")
+    }
+
+    pub fn view(&self) -> Result<View, AppError> {
+        if let Some(format) = self.format.as_deref()
+            && !matches!(format, "csv" | "json")
+        {
+            return Err(invalid("format must be json or csv"));
+        }
+        let today = Utc::now().date_naive();
+        let month_start = today.with_day(1).unwrap_or(today);
+        let from = self.from.unwrap_or(month_start);
+        let to = match self.to {
+            Some(to) => to,
+            None => from
+                .with_day(1)
+                .and_then(|first| first.checked_add_months(Months::new(1)))
+                .ok_or_else(|| invalid("from is out of range"))?,
+        };
+        if from >= to {
+            return Err(invalid("from must be before to (to is exclusive)"));
+        }
+        let group_by = match self.group_by.as_deref().filter(|g| !g.is_empty()) {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(|name| {
+                    CostDimension::from_name(name.trim()).ok_or_else(|| {
+                        invalid(format!(
+                            "unknown group_by dimension `{}`; use provider, billing_account, sub_account, service, service_category, region, charge_category or project",
+                            name.trim()
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        if group_by.len() > 2 {
+            return Err(invalid("group by at most two dimensions"));
+        }
+        if (1..group_by.len()).any(|i| group_by[..i].contains(&group_by[i])) {
+            return Err(invalid("a dimension appears twice in group_by"));
+        }
+        let filters = [
+            (CostDimension::Provider, &self.provider),
+            (CostDimension::BillingAccount, &self.billing_account),
+            (CostDimension::SubAccount, &self.sub_account),
+            (CostDimension::Service, &self.service),
+            (CostDimension::ServiceCategory, &self.service_category),
+            (CostDimension::Region, &self.region),
+            (CostDimension::ChargeCategory, &self.charge_category),
+            (CostDimension::Project, &self.project),
+        ]
+        .into_iter()
+        .filter_map(|(dimension, value)| value.clone().map(|value| (dimension, value)))
+        .collect();
+        Ok(View {
+            from,
+            to,
+            granularity: self.granularity.unwrap_or_default(),
+            metric: self.metric.unwrap_or_default(),
+            group_by,
+            filters,
+        })
+    }
+}
+
+/// The rollup column of a dimension, as text. Only these fixed names reach the SQL.
+const fn column(dimension: CostDimension) -> &'static str {
+    match dimension {
+        CostDimension::Provider => "provider",
+        CostDimension::BillingAccount => "billing_account_id",
+        CostDimension::SubAccount => "sub_account_id",
+        CostDimension::Service => "service_name",
+        CostDimension::ServiceCategory => "service_category",
+        CostDimension::Region => "region_id",
+        CostDimension::ChargeCategory => "charge_category",
+        CostDimension::Project => "project_id::text",
+    }
+}
+
+const fn metric_column(metric: CostMetric) -> &'static str {
+    match metric {
+        CostMetric::Billed => "billed_cost",
+        CostMetric::Effective => "effective_cost",
+        CostMetric::List => "list_cost",
+        CostMetric::Contracted => "contracted_cost",
+    }
+}
+
+const fn truncation(granularity: Granularity) -> &'static str {
+    match granularity {
+        Granularity::Day => "day",
+        Granularity::Week => "week",
+        Granularity::Month => "month",
+    }
+}
+
+/// Runs the view for `tenant` (limited to `project` for a caller restricted to one).
+pub async fn report(
+    pool: &PgPool,
+    tenant: TenantId,
+    project: Option<ProjectId>,
+    view: &View,
+) -> Result<CostReport, AppError> {
+    let groups: Vec<String> = view
+        .group_by
+        .iter()
+        .enumerate()
+        .map(|(i, d)| format!("{} AS g{i}", column(*d)))
+        .collect();
+    let mut sql = format!(
+        "SELECT date_trunc('{}', day)::date AS period{}, billing_currency, sum({}) AS amount
+         FROM cost_daily WHERE tenant_id = $1 AND day >= $2 AND day < $3 AND ($4::uuid IS NULL OR project_id = $4)
+           AND {} IS NOT NULL",
+        truncation(view.granularity),
+        groups.iter().map(|g| format!(", {g}")).collect::<String>(),
+        metric_column(view.metric),
+        metric_column(view.metric),
+    );
+    for (i, (dimension, _)) in view.filters.iter().enumerate() {
+        sql.push_str(&format!(" AND {} = ${}", column(*dimension), i + 5));
+    }
+    let group_positions: String = (0..view.group_by.len())
+        .map(|i| format!(", {}", i + 2))
+        .collect();
+    let currency_position = view.group_by.len() + 2;
+    sql.push_str(&format!(
+        " GROUP BY 1{group_positions}, {currency_position} ORDER BY 1{group_positions}, {currency_position} LIMIT {}",
+        MAX_ROWS + 1
+    ));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.0)
+        .bind(view.from)
+        .bind(view.to)
+        .bind(project.map(|p| p.0));
+    for (_, value) in &view.filters {
+        query = query.bind(value);
+    }
+    let mut tx = db::begin_for_tenant(pool, tenant).await?;
+    let fetched = query.fetch_all(&mut *tx).await?;
+    db::finish_read(tx);
+    if i64::try_from(fetched.len()).unwrap_or(i64::MAX) > MAX_ROWS {
+        return Err(invalid(format!(
+            "the view has more than {MAX_ROWS} rows; narrow the time range, use a coarser granularity or group by fewer dimensions"
+        )));
+    }
+    let mut rows = Vec::with_capacity(fetched.len());
+    let mut totals: BTreeMap<String, Decimal> = BTreeMap::new();
+    for row in fetched {
+        let group = (0..view.group_by.len())
+            .map(|i| row.try_get::<Option<String>, _>(i + 1))
+            .collect::<Result<Vec<_>, _>>()?;
+        let currency: String = row.try_get("billing_currency")?;
+        let amount: Decimal = row.try_get("amount")?;
+        *totals.entry(currency.clone()).or_default() += amount;
+        rows.push(CostRow {
+            period: row.try_get("period")?,
+            group,
+            currency,
+            amount,
+        });
+    }
+    Ok(CostReport {
+        from: view.from,
+        to: view.to,
+        granularity: view.granularity,
+        metric: view.metric,
+        group_by: view.group_by.clone(),
+        rows,
+        totals: totals
+            .into_iter()
+            .map(|(currency, amount)| CurrencyAmount { currency, amount })
+            .collect(),
+    })
+}
+
+/// The report's rows as CSV: period, the group's dimensions, currency, amount.
+pub fn to_csv(report: &CostReport) -> Result<Response, AppError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["period".to_owned()];
+    header.extend(report.group_by.iter().map(|d| d.as_str().to_owned()));
+    header.extend(["currency".to_owned(), "amount".to_owned()]);
+    writer.write_record(&header).map_err(AppError::internal)?;
+    for row in &report.rows {
+        let mut record = vec![row.period.to_string()];
+        record.extend(row.group.iter().map(|value| {
+            value
+                .as_deref()
+                .map(csv_export::neutralize)
+                .unwrap_or_default()
+        }));
+        record.extend([row.currency.clone(), row.amount.to_string()]);
+        writer.write_record(&record).map_err(AppError::internal)?;
+    }
+    csv_export::attachment("nimbus-costs.csv", writer)
+}

@@ -1,0 +1,10 @@
+//! The cost module: every cloud's bill in one FOCUS ledger (issue 4). `focus` is the schema as
+//! data, `import` the pipeline that brings files in, `repo` its SQL, `explorer` the reads,
+//! `handlers` the API and `command` the `nimbus import-bill` CLI.
+
+pub mod command;
+pub mod explorer;
+pub mod focus;
+pub mod handlers;
+pub mod import;
+pub mod repo;

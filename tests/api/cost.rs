@@ -1,0 +1,438 @@
+//! The cost ledger end to end: FOCUS files generated here with known totals, imported through
+//! the API, read back through the explorer and straight from the database.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use axum::http::Method;
+use nimbus_api_types::rbac::BuiltinRole;
+use nimbus_tests::{Actor, TestApp};
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+const HEADER: &str = "BilledCost,BillingAccountId,BillingAccountName,BillingCurrency,BillingPeriodEnd,BillingPeriodStart,ChargeCategory,ChargeClass,ChargeDescription,ChargePeriodEnd,ChargePeriodStart,ContractedCost,EffectiveCost,InvoiceIssuerName,ListCost,PricingQuantity,PricingUnit,ProviderName,PublisherName,RegionId,ServiceCategory,ServiceName,SubAccountId,Tags,x_Note";
+
+/// One generated line item, and the values the totals are computed from.
+struct Charge {
+    provider: &'static str,
+    account: &'static str,
+    service: &'static str,
+    day: u32,
+    billed: String,
+    effective: String,
+}
+
+/// `rows` charges of September 2024 over two providers (one billing account each), three
+/// services and thirty days, with amounts in plain and E notation, both date-time forms, tags
+/// with a leading space, an empty region and a quoted comma: what real files contain.
+fn charges(rows: usize, scale: u32) -> Vec<Charge> {
+    (0..rows)
+        .map(|i| {
+            let (provider, account) = if i % 2 == 0 {
+                ("AWS", "111122223333")
+            } else {
+                ("Microsoft", "ms-billing-1")
+            };
+            let cents = (i as u64 * 7919 + 13) % 1_000_003;
+            let billed = if i % 5 == 0 {
+                format!("{}E-7", cents * u64::from(scale))
+            } else {
+                format!("{}.{:07}", i % 17, cents * u64::from(scale) % 10_000_000)
+            };
+            Charge {
+                provider,
+                account,
+                service: ["Virtual Machines", "Object Storage", "Managed Database"][i % 3],
+                day: 1 + (i as u32 % 30),
+                effective: format!("-0.{:04}", i % 10_000),
+                billed,
+            }
+        })
+        .collect()
+}
+
+fn focus_csv(charges: &[Charge]) -> Vec<u8> {
+    let mut out = String::from(HEADER);
+    out.push('\n');
+    for (i, c) in charges.iter().enumerate() {
+        let (start, end) = if i % 2 == 0 {
+            (
+                format!("2024-09-{:02}T10:00:00Z", c.day),
+                format!("2024-09-{:02}T11:00:00Z", c.day),
+            )
+        } else {
+            (
+                format!("2024-09-{:02} 10:00:00", c.day),
+                format!("2024-09-{:02} 11:00:00", c.day),
+            )
+        };
+        let region = if i % 7 == 0 { "" } else { "eu-west-1" };
+        out.push_str(&format!(
+            "{billed},{account},Example Co,USD,2024-10-01T00:00:00Z,2024-09-01T00:00:00Z,Usage,,\"Compute, hourly\",{end},{start},{billed},{effective},{provider} Inc.,{billed},1,Hours,{provider},{provider},{region},Compute,{service},sub-{sub},\"{{\"\" team\"\":\"\"a\"\",\"\"env\"\":\"\"prod\"\"}}\",row {i}\n",
+            billed = c.billed,
+            account = c.account,
+            effective = c.effective,
+            provider = c.provider,
+            service = c.service,
+            sub = i % 4,
+        ));
+    }
+    out.into_bytes()
+}
+
+fn decimal(value: &str) -> Decimal {
+    Decimal::from_scientific(value)
+        .or_else(|_| value.parse())
+        .unwrap_or_else(|err| panic!("{value}: {err}"))
+}
+
+/// Expected billed totals by (day, provider, service).
+fn expected_by_day(charges: &[Charge]) -> BTreeMap<(String, String, String), Decimal> {
+    let mut totals = BTreeMap::new();
+    for c in charges {
+        *totals
+            .entry((
+                format!("2024-09-{:02}", c.day),
+                c.provider.to_owned(),
+                c.service.to_owned(),
+            ))
+            .or_insert(Decimal::ZERO) += decimal(&c.billed);
+    }
+    totals
+}
+
+async fn explore(app: &TestApp, actor: &Actor, query: &str) -> Value {
+    let response = app
+        .call(
+            &actor.token,
+            Method::GET,
+            &format!("/api/v1/cost?from=2024-09-01&to=2024-10-01&{query}"),
+            None,
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    response.json()
+}
+
+/// The explorer's rows as (period, group…) → amount.
+fn by_group(report: &Value) -> BTreeMap<(String, String, String), Decimal> {
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let group: Vec<String> = row["group"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap_or("").to_owned())
+                .collect();
+            assert_eq!(row["currency"], "USD");
+            (
+                (
+                    row["period"].as_str().unwrap().to_owned(),
+                    group.first().cloned().unwrap_or_default(),
+                    group.get(1).cloned().unwrap_or_default(),
+                ),
+                decimal(row["amount"].as_str().unwrap()),
+            )
+        })
+        .collect()
+}
+
+async fn line_items(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM cost_line_items")
+        .fetch_one(&mut app.owner().await)
+        .await
+        .unwrap()
+}
+
+async fn finance(app: &TestApp, slug: &str) -> Actor {
+    app.member(app.tenant(slug).await, BuiltinRole::Finance)
+        .await
+}
+
+#[tokio::test]
+async fn a_generated_focus_file_imports_to_exactly_its_totals_by_provider_service_and_day() {
+    let app = TestApp::new().await;
+    let actor = finance(&app, "ledger").await;
+    let charges = charges(600, 1);
+    let imported = app
+        .upload_bill(&actor.token, "september.csv", &focus_csv(&charges))
+        .await;
+    assert_eq!(imported.status, 201, "{}", imported.text());
+    let import = imported.json();
+    assert_eq!(import["status"], "succeeded");
+    assert_eq!(import["rows_total"], 600);
+    assert_eq!(import["units"], 2, "two billing accounts, one period");
+    let warnings = import["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w["column"] == "ChargeClass"),
+        "empty strings are reported: {warnings:?}"
+    );
+
+    let report = explore(
+        &app,
+        &actor,
+        "granularity=day&metric=billed&group_by=provider,service",
+    )
+    .await;
+    assert_eq!(by_group(&report), expected_by_day(&charges));
+    let total: Decimal = charges.iter().map(|c| decimal(&c.billed)).sum();
+    assert_eq!(
+        decimal(report["totals"][0]["amount"].as_str().unwrap()),
+        total
+    );
+    let effective = explore(&app, &actor, "metric=effective").await;
+    let effective_total: Decimal = charges.iter().map(|c| decimal(&c.effective)).sum();
+    assert_eq!(
+        decimal(effective["totals"][0]["amount"].as_str().unwrap()),
+        effective_total
+    );
+    let aws = explore(&app, &actor, "metric=billed&provider=AWS&group_by=service").await;
+    let aws_total: Decimal = charges
+        .iter()
+        .filter(|c| c.provider == "AWS")
+        .map(|c| decimal(&c.billed))
+        .sum();
+    assert_eq!(
+        decimal(aws["totals"][0]["amount"].as_str().unwrap()),
+        aws_total
+    );
+
+    // Tags are kept verbatim, leading space included; unknown x_ columns are kept too.
+    let (tags, extensions): (Value, Value) = sqlx::query_as(
+        "SELECT tags, extensions FROM cost_line_items ORDER BY charge_period_start LIMIT 1",
+    )
+    .fetch_one(&mut app.owner().await)
+    .await
+    .unwrap();
+    assert_eq!(tags[" team"], "a");
+    assert!(extensions["x_Note"].as_str().unwrap().starts_with("row "));
+}
+
+#[tokio::test]
+async fn importing_the_same_file_twice_leaves_totals_and_rows_unchanged() {
+    let app = TestApp::new().await;
+    let actor = finance(&app, "twice").await;
+    let file = focus_csv(&charges(300, 1));
+    assert_eq!(
+        app.upload_bill(&actor.token, "a.csv", &file).await.status,
+        201
+    );
+    let before = explore(&app, &actor, "metric=billed&group_by=service").await;
+    let again = app.upload_bill(&actor.token, "a-again.csv", &file).await;
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.json()["status"], "unchanged");
+    assert_eq!(line_items(&app).await, 300);
+    assert_eq!(
+        explore(&app, &actor, "metric=billed&group_by=service").await,
+        before
+    );
+    let history = app
+        .call(&actor.token, Method::GET, "/api/v1/cost/imports", None)
+        .await
+        .json();
+    let statuses: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["unchanged", "succeeded"], "newest first");
+}
+
+#[tokio::test]
+async fn a_restated_file_replaces_its_billing_period_atomically() {
+    let app = TestApp::new().await;
+    let actor = finance(&app, "restated").await;
+    assert_eq!(
+        app.upload_bill(&actor.token, "v1.csv", &focus_csv(&charges(300, 1)))
+            .await
+            .status,
+        201
+    );
+    let restated = charges(200, 3);
+    let response = app
+        .upload_bill(&actor.token, "v2.csv", &focus_csv(&restated))
+        .await;
+    assert_eq!(response.status, 201, "{}", response.text());
+    assert_eq!(
+        line_items(&app).await,
+        200,
+        "the old rows of both units are gone"
+    );
+    let report = explore(
+        &app,
+        &actor,
+        "granularity=day&metric=billed&group_by=provider,service",
+    )
+    .await;
+    assert_eq!(by_group(&report), expected_by_day(&restated));
+}
+
+#[tokio::test]
+async fn a_bad_header_number_or_timestamp_is_rejected_with_its_row_and_column_and_nothing_shows() {
+    let app = TestApp::new().await;
+    let actor = finance(&app, "rejects").await;
+    let good = charges(50, 1);
+    assert_eq!(
+        app.upload_bill(&actor.token, "good.csv", &focus_csv(&good))
+            .await
+            .status,
+        201
+    );
+    let before = explore(
+        &app,
+        &actor,
+        "granularity=day&metric=billed&group_by=provider,service",
+    )
+    .await;
+
+    let text = String::from_utf8(focus_csv(&charges(50, 2))).unwrap();
+    let bad_header = text.replacen("BilledCost", "Billed Cost", 1);
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[3] = lines[3].replacen(&charges(50, 2)[2].billed, "$1.50", 1);
+    let bad_number = lines.join("\n");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[40] = lines[40].replace("2024-09-10", "10/09/2024");
+    let bad_time = lines.join("\n");
+
+    for (file, row, column) in [
+        (bad_header, 1, "BilledCost"),
+        (bad_number, 4, "BilledCost"),
+        (bad_time, 41, "ChargePeriodEnd"),
+    ] {
+        let response = app
+            .upload_bill(&actor.token, "bad.csv", file.as_bytes())
+            .await;
+        assert_eq!(response.status, 422, "{}", response.text());
+        assert_eq!(response.error_code(), "bill_rejected");
+        let import = &response.json()["error"]["details"];
+        assert_eq!(import["status"], "failed");
+        let first = &import["errors"][0];
+        assert_eq!(
+            (first["row"].as_u64(), first["column"].as_str()),
+            (Some(row), Some(column)),
+            "{import}"
+        );
+    }
+    assert_eq!(
+        line_items(&app).await,
+        50,
+        "nothing of the rejected files is visible"
+    );
+    assert_eq!(
+        explore(
+            &app,
+            &actor,
+            "granularity=day&metric=billed&group_by=provider,service"
+        )
+        .await,
+        before
+    );
+}
+
+#[tokio::test]
+async fn concurrent_imports_of_the_same_billing_period_apply_once() {
+    let app = TestApp::new().await;
+    let actor = finance(&app, "race").await;
+    let file = focus_csv(&charges(20_000, 1));
+    let one = nimbus_tests::send(
+        &app.router,
+        nimbus_tests::bill_upload(&actor.token, "one.csv", &file),
+    );
+    let two = nimbus_tests::send(
+        &app.router,
+        nimbus_tests::bill_upload(&actor.token, "two.csv", &file),
+    );
+    let (one, two) = tokio::join!(one, two);
+    let mut statuses = [one.status.as_u16(), two.status.as_u16()];
+    statuses.sort_unstable();
+    assert!(
+        statuses == [200, 201] || statuses == [201, 409],
+        "one import applies, the other finds it done or busy: {statuses:?} {} {}",
+        one.text(),
+        two.text()
+    );
+    assert_eq!(line_items(&app).await, 20_000);
+}
+
+#[tokio::test]
+async fn gzip_compressed_files_import_like_plain_ones() {
+    let app = TestApp::new().await;
+    let actor = finance(&app, "gzip").await;
+    let charges = charges(100, 1);
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&focus_csv(&charges)).unwrap();
+    let response = app
+        .upload_bill(&actor.token, "bill.csv.gz", &encoder.finish().unwrap())
+        .await;
+    assert_eq!(response.status, 201, "{}", response.text());
+    let report = explore(
+        &app,
+        &actor,
+        "granularity=day&metric=billed&group_by=provider,service",
+    )
+    .await;
+    assert_eq!(by_group(&report), expected_by_day(&charges));
+}
+
+#[tokio::test]
+async fn the_explorer_exports_csv_and_refuses_views_it_cannot_answer() {
+    let app = TestApp::new().await;
+    let actor = finance(&app, "explorer").await;
+    let charges = charges(60, 1);
+    assert_eq!(
+        app.upload_bill(&actor.token, "b.csv", &focus_csv(&charges))
+            .await
+            .status,
+        201
+    );
+    let csv = app
+        .call(
+            &actor.token,
+            Method::GET,
+            "/api/v1/cost?from=2024-09-01&to=2024-10-01&metric=billed&group_by=provider&format=csv",
+            None,
+        )
+        .await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    let text = csv.text();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("period,provider,currency,amount"));
+    let sum: Decimal = lines
+        .map(|line| decimal(line.rsplit(',').next().unwrap()))
+        .sum();
+    assert_eq!(
+        sum,
+        charges.iter().map(|c| decimal(&c.billed)).sum::<Decimal>()
+    );
+    for bad in [
+        "group_by=provider,service,region",
+        "group_by=colour",
+        "from=2024-10-01&to=2024-09-01",
+        "metric=guess",
+    ] {
+        let response = app
+            .call(
+                &actor.token,
+                Method::GET,
+                &format!("/api/v1/cost?{bad}"),
+                None,
+            )
+            .await;
+        assert!(
+            matches!(response.status.as_u16(), 400 | 422),
+            "{bad}: {}",
+            response.status
+        );
+    }
+    // Another tenant sees none of it.
+    let other = finance(&app, "explorer-other").await;
+    assert_eq!(
+        explore(&app, &other, "metric=billed").await["rows"],
+        serde_json::json!([])
+    );
+}
