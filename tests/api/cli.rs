@@ -623,3 +623,60 @@ async fn no_secret_appears_in_any_response_but_the_one_creating_it_nor_in_the_lo
         }
     }
 }
+
+#[tokio::test]
+async fn import_bill_prints_a_line_per_file_and_exits_1_when_one_is_rejected() {
+    let dir = data_dir();
+    let command = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let dir = dir.path().to_owned();
+        async move {
+            let mut command = nimbus().await;
+            command.args(&args).arg("--data-dir").arg(&dir);
+            command
+        }
+    };
+    let created =
+        run(&mut command(&["admin", "create-tenant", "--slug", "acme", "--name", "Acme"]).await)
+            .await;
+    assert!(created.status.success());
+    let header = "BilledCost,BillingAccountId,BillingAccountName,BillingCurrency,BillingPeriodEnd,BillingPeriodStart,ChargeCategory,ChargeClass,ChargeDescription,ChargePeriodEnd,ChargePeriodStart,ContractedCost,EffectiveCost,InvoiceIssuerName,ListCost,PricingQuantity,PricingUnit,ProviderName,PublisherName,ServiceCategory,ServiceName";
+    let row = |cost: &str| {
+        format!(
+            "{cost},acct,A,USD,2024-10-01T00:00:00Z,2024-09-01T00:00:00Z,Usage,,VM,2024-09-02T00:00:00Z,2024-09-01T00:00:00Z,1,1,X,1,1,Hours,X,X,Compute,VMs"
+        )
+    };
+    let good = dir.path().join("good.csv");
+    std::fs::write(
+        &good,
+        format!("{header}\n{}\n{}\n", row("1.5"), row("2.25")),
+    )
+    .unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, format!("{header}\n{}\n", row("1;5"))).unwrap();
+    let (good, bad) = (good.to_str().unwrap(), bad.to_str().unwrap());
+
+    let output = run(&mut command(&["import-bill", "--tenant", "acme", good, bad]).await).await;
+    assert_one_line_failure(&output, 1, "1 file(s) not imported");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!("{good}: imported: 2 rows, 1 billing period(s)")),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{bad}: failed: bill_rejected")),
+        "{stdout}"
+    );
+    assert!(lines[2].contains("row 2 BilledCost"), "{stdout}");
+
+    let again = run(&mut command(&["import-bill", "--tenant", "acme", good]).await).await;
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already imported, nothing changed"));
+    let unknown = run(&mut command(&["import-bill", "--tenant", "nobody", good]).await).await;
+    assert_one_line_failure(&unknown, 2, "no tenant has the slug `nobody`");
+}

@@ -436,3 +436,42 @@ async fn the_explorer_exports_csv_and_refuses_views_it_cannot_answer() {
         serde_json::json!([])
     );
 }
+
+#[tokio::test]
+async fn an_import_cut_short_by_a_crash_shows_as_failed_once_its_deadline_passed() {
+    let app = TestApp::new().await;
+    let actor = finance(&app, "crashed").await;
+    sqlx::query(
+        "INSERT INTO cost_imports (id, tenant_id, source, file_name, file_sha256, file_bytes, status, created_by, started_at)
+         VALUES ($1, $2, 'focus', 'crashed.csv', '\\x00', 1, 'running', 'cli', now() - interval '2 hours')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(actor.tenant.0)
+    .execute(&mut app.owner().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        app.upload_bill(&actor.token, "next.csv", &focus_csv(&charges(10, 1)))
+            .await
+            .status,
+        201
+    );
+    let history = app
+        .call(&actor.token, Method::GET, "/api/v1/cost/imports", None)
+        .await
+        .json();
+    let crashed = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["file_name"] == "crashed.csv")
+        .unwrap()
+        .clone();
+    assert_eq!(crashed["status"], "failed");
+    assert!(
+        crashed["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted")
+    );
+}

@@ -76,7 +76,9 @@ fn to_json(issues: &[ImportIssue]) -> Result<serde_json::Value, AppError> {
     serde_json::to_value(issues).map_err(AppError::internal)
 }
 
-/// Records a new attempt as `running` (committed at once).
+/// Records a new attempt as `running` (committed at once). Attempts of the tenant still
+/// `running` past the import deadline were cut short (a crash, a killed process): their
+/// transaction rolled back, so they are marked failed.
 pub async fn start(
     pool: &PgPool,
     importer: &Importer,
@@ -85,6 +87,19 @@ pub async fn start(
     file: &BillFile,
 ) -> Result<(), AppError> {
     let mut tx = db::begin_for_tenant(pool, importer.tenant).await?;
+    let interrupted = serde_json::json!([{
+        "row": null, "column": null, "count": 1,
+        "message": "the import was interrupted (the server stopped); nothing of it was kept",
+    }]);
+    sqlx::query!(
+        "UPDATE cost_imports SET status = 'failed', errors = $3, finished_at = now()
+         WHERE tenant_id = $1 AND status = 'running' AND started_at < now() - make_interval(secs => $2)",
+        importer.tenant.0,
+        importer.statement_timeout.as_secs_f64(),
+        interrupted,
+    )
+    .execute(&mut *tx)
+    .await?;
     sqlx::query!(
         "INSERT INTO cost_imports (id, tenant_id, source, file_name, file_sha256, file_bytes, status, created_by)
          VALUES ($1, $2, $3, $4, $5, $6, 'running', $7)",
@@ -422,7 +437,8 @@ pub async fn time_zone(conn: &mut PgConnection, tenant: TenantId) -> Result<Stri
     )
 }
 
-/// Rebuilds the units' daily rollups from their line items, days cut in `time_zone`.
+/// Replaces the units' daily rollups with the staged rows' (the units' rows now), days cut in
+/// `time_zone`. Aggregating the session-private stage skips the ledger's row-level checks.
 pub async fn rebuild_rollups(
     conn: &mut PgConnection,
     tenant: TenantId,
@@ -442,29 +458,23 @@ pub async fn rebuild_rollups(
     )
     .execute(&mut *conn)
     .await?;
-    // The provider is ServiceProviderName when present (FOCUS 1.3), else ProviderName.
-    sqlx::query!(
+    // Not `query!`: the stage exists only inside the import's session. The provider is
+    // ServiceProviderName when present (FOCUS 1.3), else ProviderName.
+    sqlx::query(
         "INSERT INTO cost_daily (tenant_id, source, billing_account_id, billing_period_start, day, provider,
                                  sub_account_id, service_name, service_category, region_id, charge_category,
                                  billing_currency, project_id, billed_cost, effective_cost, list_cost,
                                  contracted_cost, line_items)
-         SELECT li.tenant_id, li.source, li.billing_account_id, li.billing_period_start,
-                (li.charge_period_start AT TIME ZONE $5)::date,
-                coalesce(li.service_provider_name, li.provider_name, 'Unknown'),
-                li.sub_account_id, li.service_name, li.service_category, li.region_id, li.charge_category,
-                li.billing_currency, NULL::uuid,
-                sum(li.billed_cost), sum(li.effective_cost), sum(li.list_cost), sum(li.contracted_cost), count(*)
-         FROM cost_line_items li
-         JOIN unnest($3::text[], $4::timestamptz[]) AS u(account, period)
-           ON li.billing_account_id = u.account AND li.billing_period_start = u.period
-         WHERE li.tenant_id = $1 AND li.source = $2
+         SELECT tenant_id, source, billing_account_id, billing_period_start,
+                (charge_period_start AT TIME ZONE $1)::date,
+                coalesce(service_provider_name, provider_name, 'Unknown'),
+                sub_account_id, service_name, service_category, region_id, charge_category,
+                billing_currency, NULL::uuid,
+                sum(billed_cost), sum(effective_cost), sum(list_cost), sum(contracted_cost), count(*)
+         FROM cost_import_stage
          GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12",
-        tenant.0,
-        source,
-        &accounts,
-        &periods,
-        time_zone,
     )
+    .bind(time_zone)
     .execute(&mut *conn)
     .await?;
     Ok(())

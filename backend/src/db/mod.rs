@@ -6,6 +6,7 @@ pub mod embedded;
 use std::time::Duration;
 
 use nimbus_api_types::ids::{TenantId, UserId};
+use sqlx::ConnectOptions;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
@@ -140,13 +141,18 @@ pub const APP_ROLE: &str = "nimbus_app";
 /// [`APP_ROLE`] and carries the server-side timeouts every request relies on. Connects lazily.
 #[must_use]
 pub fn app_pool(owner: PgConnectOptions, config: &DatabaseConfig) -> PgPool {
-    let options = owner.application_name("nimbus").options([
-        ("statement_timeout", millis(config.statement_timeout)),
-        (
-            "idle_in_transaction_session_timeout",
-            millis(config.idle_in_transaction_timeout),
-        ),
-    ]);
+    let options = owner
+        .application_name("nimbus")
+        .options([
+            ("statement_timeout", millis(config.statement_timeout)),
+            (
+                "idle_in_transaction_session_timeout",
+                millis(config.idle_in_transaction_timeout),
+            ),
+        ])
+        // Bill imports run statements of seconds by design: slow statements are information,
+        // `statement_timeout` is the guard.
+        .log_slow_statements(log::LevelFilter::Info, Duration::from_secs(1));
     PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(config.acquire_timeout)
