@@ -475,3 +475,58 @@ async fn an_import_cut_short_by_a_crash_shows_as_failed_once_its_deadline_passed
             .contains("interrupted")
     );
 }
+
+#[tokio::test]
+async fn numbers_and_times_are_stored_exactly_as_postgresql_reads_their_text() {
+    let app = TestApp::new().await;
+    let actor = finance(&app, "exact").await;
+    let numbers = [
+        "1.50",
+        "0.00000352",
+        "35.2E-7",
+        "1e3",
+        "-12345.678",
+        "-0.0E-10",
+        "0.00000080000",
+        ".5",
+        "2.",
+        "100000000",
+        "98765432109876543210.0123456789",
+        "1E-30",
+        "-7",
+    ];
+    let mut charges = charges(numbers.len(), 1);
+    for (charge, number) in charges.iter_mut().zip(numbers) {
+        charge.billed = number.to_owned();
+    }
+    let response = app
+        .upload_bill(&actor.token, "exact.csv", &focus_csv(&charges))
+        .await;
+    assert_eq!(response.status, 201, "{}", response.text());
+    let mut owner = app.owner().await;
+    for (i, number) in numbers.iter().enumerate() {
+        let (stored, expected): (String, String) = sqlx::query_as(
+            "SELECT li.billed_cost::text, $2::numeric::text FROM cost_line_items li
+             WHERE li.extensions->>'x_Note' = $1",
+        )
+        .bind(format!("row {i}"))
+        .bind(number)
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+        assert_eq!(stored, expected, "{number}");
+    }
+    let (start, text): (chrono::DateTime<chrono::Utc>, String) = sqlx::query_as(
+        "SELECT charge_period_start, charge_period_start::text FROM cost_line_items WHERE extensions->>'x_Note' = 'row 1'",
+    )
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    assert_eq!(
+        start,
+        "2024-09-02T10:00:00Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap(),
+        "{text}"
+    );
+}

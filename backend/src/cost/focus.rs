@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use nimbus_api_types::cost::ImportIssue;
 
+use super::pgcopy;
+
 /// How a column's values are checked and stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -173,13 +175,13 @@ pub mod col {
     pub const SERVICE_CATEGORY: usize = 46;
 }
 
-/// The `COPY table (…) FROM STDIN` statement the encoded rows are written for (`table` has the
+/// The `COPY table (…) FROM STDIN` statement the encoded rows (after `pgcopy::HEADER`) are written for (`table` has the
 /// ledger's columns).
 #[must_use]
 pub fn copy_statement(table: &str) -> String {
     let columns: Vec<String> = COLUMNS.iter().map(Column::db_name).collect();
     format!(
-        "COPY {table} (tenant_id, import_id, source, {}, extensions) FROM STDIN",
+        "COPY {table} (tenant_id, import_id, source, {}, extensions) FROM STDIN WITH (FORMAT binary)",
         columns.join(", ")
     )
 }
@@ -331,11 +333,14 @@ fn is_null(value: &str) -> bool {
     value.is_empty() || value == "NULL"
 }
 
-/// Checks and encodes rows: one COPY text line per valid row.
+/// Checks and encodes rows: one binary COPY tuple per valid row (`pgcopy`).
 pub struct Encoder {
-    /// `tenant \t import \t source \t` — the same for every row.
+    /// The field count, tenant, import and source: the same for every row.
     prefix: Vec<u8>,
 }
+
+/// Fields of a ledger row: tenant, import, source, the FOCUS columns, extensions.
+const FIELDS: i16 = 3 + COLUMN_COUNT as i16 + 1;
 
 /// Errors of one row, each with its column.
 pub type RowErrors = Vec<ImportIssue>;
@@ -344,16 +349,14 @@ impl Encoder {
     #[must_use]
     pub fn new(tenant: uuid::Uuid, import: uuid::Uuid, source: &str) -> Self {
         let mut prefix = Vec::new();
-        prefix.extend_from_slice(tenant.hyphenated().to_string().as_bytes());
-        prefix.push(b'\t');
-        prefix.extend_from_slice(import.hyphenated().to_string().as_bytes());
-        prefix.push(b'\t');
-        escape_into(source, &mut prefix);
-        prefix.push(b'\t');
+        pgcopy::row(&mut prefix, FIELDS);
+        pgcopy::uuid(&mut prefix, tenant);
+        pgcopy::uuid(&mut prefix, import);
+        pgcopy::bytes(&mut prefix, source.as_bytes());
         Self { prefix }
     }
 
-    /// Appends the row's COPY line to `out` and returns its unit, or returns every error of the
+    /// Appends the row's COPY tuple to `out` and returns its unit, or returns every error of the
     /// row (and leaves `out` as it was). `row` is the line's number in the file, for messages.
     pub fn encode<'v>(
         &self,
@@ -396,17 +399,21 @@ impl Encoder {
                         ),
                         Presence::Nullable | Presence::Optional => {}
                     }
-                    out.extend_from_slice(b"\\N");
+                    pgcopy::null(out);
                 }
+                Some(value) if value.contains('\0') => errors.push(issue(
+                    Some(row),
+                    Some(column.name),
+                    "the value contains a NUL character",
+                )),
                 Some(value) => match column.kind {
                     Kind::Text => {
                         check_allowed(index, value, row, warnings, &mut errors);
-                        escape_into(value, out);
+                        pgcopy::bytes(out, value.as_bytes());
                     }
                     Kind::Decimal => {
-                        if is_focus_number(value) {
-                            out.extend_from_slice(value.as_bytes());
-                        } else {
+                        let written = is_focus_number(value) && pgcopy::numeric(out, value).is_some();
+                        if !written {
                             errors.push(issue(
                                 Some(row),
                                 Some(column.name),
@@ -430,9 +437,7 @@ impl Encoder {
                             if let Some(slot) = timestamp_slot(index) {
                                 timestamps[slot] = Some(at);
                             }
-                            out.extend_from_slice(
-                                at.format("%Y-%m-%d %H:%M:%S%.f+00").to_string().as_bytes(),
-                            );
+                            pgcopy::timestamptz(out, at);
                         }
                         None => errors.push(issue(
                             Some(row),
@@ -453,7 +458,7 @@ impl Encoder {
                                     "key-value columns must be flat; nested values were kept",
                                 );
                             }
-                            escape_into(value, out);
+                            pgcopy::jsonb(out, value);
                         }
                         Err(_) => errors.push(issue(
                             Some(row),
@@ -463,10 +468,8 @@ impl Encoder {
                     },
                 },
             }
-            out.push(b'\t');
         }
         write_extensions(extensions, out);
-        out.push(b'\n');
         let [billing_start, billing_end, charge_start, charge_end] = timestamps;
         if let (Some(start), Some(end)) = (charge_start, charge_end)
             && start >= end
@@ -572,22 +575,9 @@ fn write_extensions<'v>(extensions: impl Iterator<Item = (&'v str, &'v str)>, ou
         .map(|(name, value)| (name.to_owned(), serde_json::Value::from(value)))
         .collect();
     if object.is_empty() {
-        out.extend_from_slice(b"\\N");
+        pgcopy::null(out);
     } else {
-        escape_into(&serde_json::Value::Object(object).to_string(), out);
-    }
-}
-
-/// COPY text format: backslash, tab, newline and carriage return are escaped.
-fn escape_into(value: &str, out: &mut Vec<u8>) {
-    for &byte in value.as_bytes() {
-        match byte {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            other => out.push(other),
-        }
+        pgcopy::jsonb(out, &serde_json::Value::Object(object).to_string());
     }
 }
 
@@ -752,13 +742,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn copy_text_escapes_the_characters_that_would_split_a_row() {
-        let mut out = Vec::new();
-        escape_into("a\tb\nc\\d\re", &mut out);
-        assert_eq!(out, b"a\\tb\\nc\\\\d\\re");
-    }
-
     fn header() -> Vec<&'static str> {
         COLUMNS
             .iter()
@@ -793,7 +776,7 @@ mod tests {
         assert_eq!(list[0].column.as_deref(), Some("Id"));
     }
 
-    fn encode_one(fields: &[(&str, &str)]) -> (Result<Unit, RowErrors>, String, Vec<ImportIssue>) {
+    fn encode_one(fields: &[(&str, &str)]) -> (Result<Unit, RowErrors>, Vec<u8>, Vec<ImportIssue>) {
         let mut warnings = Warnings::default();
         let names: Vec<&str> = header();
         let layout = Layout::from_header(names.iter().copied(), &mut warnings).unwrap();
@@ -845,27 +828,52 @@ mod tests {
             &mut warnings,
             &mut out,
         );
-        (
-            result,
-            String::from_utf8(out).unwrap(),
-            warnings.into_list(),
-        )
+        (result, out, warnings.into_list())
     }
 
     #[test]
-    fn a_valid_row_becomes_one_copy_line_with_its_unit() {
-        let (unit, line, warnings) = encode_one(&[]);
+    fn a_valid_row_becomes_one_binary_copy_tuple_with_its_unit() {
+        let (unit, tuple, warnings) = encode_one(&[]);
         let unit = unit.unwrap();
         assert_eq!(unit.billing_account_id, "acct-1");
-        assert_eq!(line.matches('\n').count(), 1);
-        assert_eq!(line.split('\t').count(), 3 + COLUMN_COUNT + 1);
-        assert!(line.contains("tab\\there"));
-        assert!(
-            line.contains(r#"{" org":"a","env":"prod"}"#),
-            "tags verbatim: {line}"
+        // Walk the tuple: a field count, then each field's length and bytes.
+        let fields = i16::from_be_bytes([tuple[0], tuple[1]]);
+        assert_eq!(usize::try_from(fields).unwrap(), 3 + COLUMN_COUNT + 1);
+        let mut at = 2;
+        let mut values: Vec<Option<&[u8]>> = Vec::new();
+        while at < tuple.len() {
+            let len = i32::from_be_bytes(tuple[at..at + 4].try_into().unwrap());
+            at += 4;
+            if len < 0 {
+                values.push(None);
+            } else {
+                let len = usize::try_from(len).unwrap();
+                values.push(Some(&tuple[at..at + len]));
+                at += len;
+            }
+        }
+        assert_eq!(
+            values.len(),
+            3 + COLUMN_COUNT + 1,
+            "the tuple ends with its last field"
         );
-        assert!(line.contains(r#"{"x_Custom":"kept"}"#));
-        assert!(line.contains("2024-09-01 00:00:00+00"));
+        let column = |name: &str| values[3 + COLUMNS.iter().position(|c| c.name == name).unwrap()];
+        assert_eq!(column("ChargeDescription"), Some(&b"tab\there"[..]));
+        let jsonb = |text: &[u8]| [&[1_u8][..], text].concat();
+        assert_eq!(
+            column("Tags"),
+            Some(&jsonb(br#"{" org":"a","env":"prod"}"#)[..]),
+            "tags verbatim"
+        );
+        assert_eq!(
+            column("BillingAccountName"),
+            None,
+            "an empty string is null"
+        );
+        assert_eq!(
+            values[3 + COLUMN_COUNT],
+            Some(&jsonb(br#"{"x_Custom":"kept"}"#)[..])
+        );
         // BillingAccountName and ChargeClass were empty strings.
         assert_eq!(warnings.iter().map(|w| w.count).sum::<u64>(), 2);
     }

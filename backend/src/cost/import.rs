@@ -3,7 +3,8 @@
 //! 1. A `cost_imports` row records the attempt (committed at once, so progress can be watched).
 //!    A file whose every unit (billing account × billing period) already shows it stops here.
 //! 2. One transaction, scoped to the tenant. One pass over the file: each row is checked and
-//!    encoded on a blocking thread and streamed by `COPY` into a session-private staging table
+//!    encoded (in PostgreSQL's binary format) on a blocking thread and streamed by `COPY` into a
+//!    session-private staging table
 //!    while PostgreSQL ingests (PostgreSQL refuses `COPY` into a table under row-level security;
 //!    the staging table is the one place without it, and only this session sees it). Errors
 //!    stop the stream and reject the file with their rows and columns.
@@ -28,6 +29,7 @@ use nimbus_api_types::ids::{CostImportId, TenantId};
 use sqlx::PgPool;
 
 use super::focus::{Encoder, Layout, Unit, Warnings};
+use super::pgcopy;
 use super::repo;
 use crate::audit::{Entry, Outcome};
 use crate::db;
@@ -37,6 +39,8 @@ use crate::error::AppError;
 pub const FOCUS: &str = "focus";
 /// Errors listed before the first pass stops reading.
 const MAX_ERRORS: usize = 100;
+const BUSY: &str =
+    "another import of the same billing period is running; retry when it has finished";
 /// COPY data is sent in chunks of about this size.
 const CHUNK_BYTES: usize = 1 << 20;
 /// How often progress is written for others to see.
@@ -135,14 +139,9 @@ pub async fn import(
                     ),
                 ),
                 Failure::Busy => (
-                    vec![plain_issue(
-                        "another import of the same billing period is running; retry when it has finished",
-                    )],
+                    vec![plain_issue(BUSY)],
                     Vec::new(),
-                    AppError::new(
-                        ErrorCode::Conflict,
-                        "another import of the same billing period is running; retry when it has finished",
-                    ),
+                    AppError::new(ErrorCode::Conflict, BUSY),
                 ),
                 Failure::Fault(err) => {
                     tracing::error!(import = %id, error = ?err, "bill import failed");
@@ -393,6 +392,7 @@ fn read_rows(
     let encoder = Encoder::new(tenant.0, id.0, FOCUS);
     let mut record = csv::StringRecord::new();
     let mut chunk = Vec::with_capacity(CHUNK_BYTES + 8192);
+    chunk.extend_from_slice(pgcopy::HEADER);
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
@@ -432,7 +432,8 @@ fn read_rows(
             }
         }
     }
-    if read.errors.is_empty() && !chunk.is_empty() {
+    if read.errors.is_empty() {
+        chunk.extend_from_slice(pgcopy::TRAILER);
         let _ = chunks.blocking_send(chunk);
     }
     if read.rows == 0 && read.errors.is_empty() {

@@ -7,4 +7,5 @@ pub mod explorer;
 pub mod focus;
 pub mod handlers;
 pub mod import;
+pub mod pgcopy;
 pub mod repo;
