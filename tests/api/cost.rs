@@ -516,6 +516,14 @@ async fn numbers_and_times_are_stored_exactly_as_postgresql_reads_their_text() {
         .unwrap();
         assert_eq!(stored, expected, "{number}");
     }
+    // 1E-30 is beyond an exact sum in Rust: the rollup was summed in SQL, and still matches.
+    let (items, daily): (String, String) = sqlx::query_as(
+        "SELECT (SELECT sum(billed_cost) FROM cost_line_items)::text, (SELECT sum(billed_cost) FROM cost_daily)::text",
+    )
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    assert_eq!(items, daily);
     let (start, text): (chrono::DateTime<chrono::Utc>, String) = sqlx::query_as(
         "SELECT charge_period_start, charge_period_start::text FROM cost_line_items WHERE extensions->>'x_Note' = 'row 1'",
     )

@@ -173,6 +173,14 @@ pub mod col {
     pub const COMMITMENT_DISCOUNT_STATUS: usize = 20;
     pub const PRICING_CATEGORY: usize = 32;
     pub const SERVICE_CATEGORY: usize = 46;
+    pub const CONTRACTED_COST: usize = 25;
+    pub const EFFECTIVE_COST: usize = 27;
+    pub const LIST_COST: usize = 30;
+    pub const PROVIDER_NAME: usize = 39;
+    pub const REGION_ID: usize = 41;
+    pub const SERVICE_NAME: usize = 47;
+    pub const SUB_ACCOUNT_ID: usize = 53;
+    pub const SERVICE_PROVIDER_NAME: usize = 64;
 }
 
 /// The `COPY table (…) FROM STDIN` statement the encoded rows (after `pgcopy::HEADER`) are written for (`table` has the
@@ -320,16 +328,23 @@ impl Warnings {
     }
 }
 
-/// What the importer needs to know of a valid row beyond its encoding.
+/// The unit a row belongs to: what one import replaces as a whole.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Unit {
     pub billing_account_id: String,
     pub billing_period_start: DateTime<Utc>,
 }
 
+/// What the importer needs to know of a valid row beyond its encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub unit: Unit,
+    pub charge_period_start: DateTime<Utc>,
+}
+
 /// FOCUS null: no value. Empty strings and the `NULL` placeholder of SQL dumps (the FOCUS sample
 /// data uses it) are read as null too, with a warning, since FOCUS forbids both.
-fn is_null(value: &str) -> bool {
+pub fn is_null(value: &str) -> bool {
     value.is_empty() || value == "NULL"
 }
 
@@ -365,7 +380,7 @@ impl Encoder {
         extensions: impl Iterator<Item = (&'v str, &'v str)>,
         warnings: &mut Warnings,
         out: &mut Vec<u8>,
-    ) -> Result<Unit, RowErrors> {
+    ) -> Result<Parsed, RowErrors> {
         let start = out.len();
         let mut errors = Vec::new();
         let mut timestamps: [Option<DateTime<Utc>>; 4] = [None; 4];
@@ -494,12 +509,18 @@ impl Encoder {
         match (
             errors.is_empty(),
             billing_start,
+            charge_start,
             values[col::BILLING_ACCOUNT_ID],
         ) {
-            (true, Some(billing_period_start), Some(account)) => Ok(Unit {
-                billing_account_id: account.to_owned(),
-                billing_period_start,
-            }),
+            (true, Some(billing_period_start), Some(charge_period_start), Some(account)) => {
+                Ok(Parsed {
+                    unit: Unit {
+                        billing_account_id: account.to_owned(),
+                        billing_period_start,
+                    },
+                    charge_period_start,
+                })
+            }
             _ => {
                 out.truncate(start);
                 Err(errors)
@@ -674,6 +695,17 @@ mod tests {
         );
         assert_eq!(COLUMNS[col::PRICING_CATEGORY].name, "PricingCategory");
         assert_eq!(COLUMNS[col::SERVICE_CATEGORY].name, "ServiceCategory");
+        assert_eq!(COLUMNS[col::CONTRACTED_COST].name, "ContractedCost");
+        assert_eq!(COLUMNS[col::EFFECTIVE_COST].name, "EffectiveCost");
+        assert_eq!(COLUMNS[col::LIST_COST].name, "ListCost");
+        assert_eq!(COLUMNS[col::PROVIDER_NAME].name, "ProviderName");
+        assert_eq!(COLUMNS[col::REGION_ID].name, "RegionId");
+        assert_eq!(COLUMNS[col::SERVICE_NAME].name, "ServiceName");
+        assert_eq!(COLUMNS[col::SUB_ACCOUNT_ID].name, "SubAccountId");
+        assert_eq!(
+            COLUMNS[col::SERVICE_PROVIDER_NAME].name,
+            "ServiceProviderName"
+        );
         let required = COLUMNS
             .iter()
             .filter(|c| c.presence != Presence::Optional)
@@ -776,7 +808,9 @@ mod tests {
         assert_eq!(list[0].column.as_deref(), Some("Id"));
     }
 
-    fn encode_one(fields: &[(&str, &str)]) -> (Result<Unit, RowErrors>, Vec<u8>, Vec<ImportIssue>) {
+    fn encode_one(
+        fields: &[(&str, &str)],
+    ) -> (Result<Parsed, RowErrors>, Vec<u8>, Vec<ImportIssue>) {
         let mut warnings = Warnings::default();
         let names: Vec<&str> = header();
         let layout = Layout::from_header(names.iter().copied(), &mut warnings).unwrap();
@@ -833,8 +867,8 @@ mod tests {
 
     #[test]
     fn a_valid_row_becomes_one_binary_copy_tuple_with_its_unit() {
-        let (unit, tuple, warnings) = encode_one(&[]);
-        let unit = unit.unwrap();
+        let (parsed, tuple, warnings) = encode_one(&[]);
+        let unit = parsed.unwrap().unit;
         assert_eq!(unit.billing_account_id, "acct-1");
         // Walk the tuple: a field count, then each field's length and bytes.
         let fields = i16::from_be_bytes([tuple[0], tuple[1]]);

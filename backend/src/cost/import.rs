@@ -31,6 +31,7 @@ use sqlx::PgPool;
 use super::focus::{Encoder, Layout, Unit, Warnings};
 use super::pgcopy;
 use super::repo;
+use super::rollup::Rollup;
 use crate::audit::{Entry, Outcome};
 use crate::db;
 use crate::error::AppError;
@@ -189,6 +190,7 @@ impl<E: Into<AppError>> From<E> for Failure {
 struct Staged {
     rows: u64,
     units: HashMap<Unit, i64>,
+    rollup: Rollup,
     warnings: Vec<ImportIssue>,
 }
 
@@ -271,7 +273,12 @@ async fn run(
     let replaced =
         repo::replace_units(&mut tx, importer.tenant, FOCUS, id, &units, &file.sha256).await?;
     let time_zone = repo::time_zone(&mut tx, importer.tenant).await?;
-    repo::rebuild_rollups(&mut tx, importer.tenant, FOCUS, &units, &time_zone).await?;
+    repo::delete_rollups(&mut tx, importer.tenant, FOCUS, &units).await?;
+    if staged.rollup.is_exact() {
+        repo::insert_rollups(&mut tx, importer.tenant, FOCUS, &staged.rollup, &time_zone).await?;
+    } else {
+        repo::rollups_from_stage(&mut tx, &time_zone).await?;
+    }
     let import = repo::finish_in(
         &mut tx,
         importer,
@@ -358,6 +365,7 @@ fn csv_error(err: &csv::Error) -> ImportIssue {
 struct Scan {
     rows: u64,
     units: HashMap<Unit, i64>,
+    rollup: Rollup,
     warnings: Warnings,
     errors: Vec<ImportIssue>,
 }
@@ -374,6 +382,7 @@ fn read_rows(
     let mut read = Scan {
         rows: 0,
         units: HashMap::new(),
+        rollup: Rollup::default(),
         warnings: Warnings::default(),
         errors: Vec::new(),
     };
@@ -404,14 +413,18 @@ fn read_rows(
         }
         read.rows += 1;
         let line = record.position().map_or(read.rows + 1, csv::Position::line);
+        let values = layout.values(&record);
         match encoder.encode(
             line,
-            &layout.values(&record),
+            &values,
             layout.extensions(&record),
             &mut read.warnings,
             &mut chunk,
         ) {
-            Ok(unit) => *read.units.entry(unit).or_default() += 1,
+            Ok(parsed) => {
+                read.rollup.add(&values, &parsed);
+                *read.units.entry(parsed.unit).or_default() += 1;
+            }
             Err(row_errors) => {
                 read.errors.extend(row_errors);
                 if read.errors.len() >= MAX_ERRORS {
@@ -479,6 +492,7 @@ async fn stage_rows(
     Ok(Staged {
         rows: read.rows,
         units: read.units,
+        rollup: read.rollup,
         warnings: read.warnings.into_list(),
     })
 }

@@ -9,3 +9,4 @@ pub mod handlers;
 pub mod import;
 pub mod pgcopy;
 pub mod repo;
+pub mod rollup;

@@ -7,6 +7,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::focus::Unit;
 use super::import::{BillFile, Importer, audit_entry};
+use super::rollup::Rollup;
 use crate::audit::{self, Outcome};
 use crate::db;
 use crate::error::AppError;
@@ -437,14 +438,12 @@ pub async fn time_zone(conn: &mut PgConnection, tenant: TenantId) -> Result<Stri
     )
 }
 
-/// Replaces the units' daily rollups with the staged rows' (the units' rows now), days cut in
-/// `time_zone`. Aggregating the session-private stage skips the ledger's row-level checks.
-pub async fn rebuild_rollups(
+/// Deletes the units' daily rollups (before their new ones are written).
+pub async fn delete_rollups(
     conn: &mut PgConnection,
     tenant: TenantId,
     source: &str,
     units: &[(&Unit, i64)],
-    time_zone: &str,
 ) -> Result<(), AppError> {
     let (accounts, periods, _) = unit_arrays(units);
     sqlx::query!(
@@ -458,6 +457,91 @@ pub async fn rebuild_rollups(
     )
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Writes the rollup summed while reading: its 15-minute buckets cut into days of `time_zone`.
+pub async fn insert_rollups(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    source: &str,
+    rollup: &Rollup,
+    time_zone: &str,
+) -> Result<(), AppError> {
+    let mut accounts = Vec::new();
+    let mut periods = Vec::new();
+    let mut buckets = Vec::new();
+    let mut providers = Vec::new();
+    let mut dimensions: [Vec<Option<&str>>; 6] = Default::default();
+    let mut billed = Vec::new();
+    let mut effective = Vec::new();
+    let mut list = Vec::new();
+    let mut contracted = Vec::new();
+    let mut line_items = Vec::new();
+    for group in rollup.groups() {
+        accounts.push(group.billing_account_id);
+        periods.push(group.billing_period_start);
+        buckets.push(group.bucket);
+        providers.push(group.provider);
+        for (column, value) in dimensions.iter_mut().zip(group.dimensions) {
+            column.push(value);
+        }
+        billed.push(group.sums.billed);
+        effective.push(group.sums.effective);
+        list.push(group.sums.list);
+        contracted.push(group.sums.contracted);
+        line_items.push(group.sums.line_items);
+    }
+    let [
+        sub_accounts,
+        services,
+        categories,
+        regions,
+        charges,
+        currencies,
+    ] = dimensions;
+    sqlx::query!(
+        r#"INSERT INTO cost_daily (tenant_id, source, billing_account_id, billing_period_start, day, provider,
+                                   sub_account_id, service_name, service_category, region_id, charge_category,
+                                   billing_currency, project_id, billed_cost, effective_cost, list_cost,
+                                   contracted_cost, line_items)
+           SELECT $1, $2, g.account, g.period, (g.bucket AT TIME ZONE $3)::date, g.provider, g.sub_account,
+                  g.service, g.category, g.region, g.charge, g.currency, NULL::uuid,
+                  sum(g.billed), sum(g.effective), sum(g.list), sum(g.contracted), sum(g.line_items)
+           FROM unnest($4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[], $9::text[],
+                       $10::text[], $11::text[], $12::text[], $13::text[], $14::numeric[], $15::numeric[],
+                       $16::numeric[], $17::numeric[], $18::bigint[])
+                AS g(account, period, bucket, provider, sub_account, service, category, region, charge,
+                     currency, billed, effective, list, contracted, line_items)
+           GROUP BY g.account, g.period, (g.bucket AT TIME ZONE $3)::date, g.provider, g.sub_account,
+                    g.service, g.category, g.region, g.charge, g.currency"#,
+        tenant.0,
+        source,
+        time_zone,
+        &accounts as &[&str],
+        &periods,
+        &buckets,
+        &providers as &[&str],
+        &sub_accounts as &[Option<&str>],
+        &services as &[Option<&str>],
+        &categories as &[Option<&str>],
+        &regions as &[Option<&str>],
+        &charges as &[Option<&str>],
+        &currencies as &[Option<&str>],
+        &billed,
+        &effective,
+        &list as &[Option<rust_decimal::Decimal>],
+        &contracted as &[Option<rust_decimal::Decimal>],
+        &line_items,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Sums the staged rows (the units' rows now) into daily rollups in SQL, days cut in
+/// `time_zone`: for files whose numbers are too precise for an exact sum in Rust.
+pub async fn rollups_from_stage(conn: &mut PgConnection, time_zone: &str) -> Result<(), AppError> {
     // Not `query!`: the stage exists only inside the import's session. The provider is
     // ServiceProviderName when present (FOCUS 1.3), else ProviderName.
     sqlx::query(
