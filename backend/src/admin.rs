@@ -19,7 +19,7 @@ use crate::{auth, db, rbac};
 
 const ACTOR: &str = "cli";
 
-fn entry(tenant: Option<TenantId>, action: &'static str, target: String) -> Entry {
+pub(crate) fn entry(tenant: Option<TenantId>, action: &'static str, target: String) -> Entry {
     Entry {
         tenant,
         actor: ACTOR.to_owned(),

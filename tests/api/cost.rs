@@ -538,3 +538,206 @@ async fn numbers_and_times_are_stored_exactly_as_postgresql_reads_their_text() {
         "{text}"
     );
 }
+
+/// A Cost and Usage Report in the legacy column names of the CUR data dictionary: one line of
+/// each kind a month with a Savings Plan, a Reserved Instance, tax and a credit produces.
+const CUR_HEADER: &str = "identity/LineItemId,bill/InvoiceId,bill/InvoicingEntity,bill/BillingEntity,bill/PayerAccountId,bill/BillingPeriodStartDate,bill/BillingPeriodEndDate,lineItem/UsageAccountId,lineItem/LineItemType,lineItem/UsageStartDate,lineItem/UsageEndDate,lineItem/ProductCode,lineItem/UsageType,lineItem/Operation,lineItem/AvailabilityZone,lineItem/ResourceId,lineItem/UsageAmount,lineItem/CurrencyCode,lineItem/UnblendedRate,lineItem/UnblendedCost,lineItem/LineItemDescription,lineItem/LegalEntity,product/ProductName,product/regionCode,product/location,pricing/publicOnDemandCost,pricing/publicOnDemandRate,pricing/term,pricing/unit,reservation/EffectiveCost,reservation/UnusedAmortizedUpfrontFeeForBillingPeriod,reservation/UnusedRecurringFee,savingsPlan/SavingsPlanARN,savingsPlan/SavingsPlanEffectiveCost,savingsPlan/TotalCommitmentToDate,savingsPlan/UsedCommitment,resourceTags/user:team,resourceTags/aws:createdBy";
+
+/// (line type, product code, product name, unblended cost, expected amortized cost, rest of the row)
+const CUR_LINES: [(&str, &str, &str, &str, &str, &str); 8] = [
+    (
+        "Usage",
+        "AmazonEC2",
+        "Amazon Elastic Compute Cloud",
+        "10.00",
+        "10.00",
+        "12.00,0.12,OnDemand,Hrs,,,,,,,,web,alice",
+    ),
+    (
+        "SavingsPlanCoveredUsage",
+        "AmazonEC2",
+        "Amazon Elastic Compute Cloud",
+        "5.00",
+        "3.00",
+        "5.00,0.05,OnDemand,Hrs,,,,arn:aws:savingsplans::111111111111:savingsplan/sp-1,3.00,,,web,",
+    ),
+    (
+        "SavingsPlanNegation",
+        "AmazonEC2",
+        "Amazon Elastic Compute Cloud",
+        "-5.00",
+        "0",
+        ",,,,,,,arn:aws:savingsplans::111111111111:savingsplan/sp-1,,,,,",
+    ),
+    (
+        "SavingsPlanRecurringFee",
+        "ComputeSavingsPlans",
+        "Savings Plans for AWS Compute usage",
+        "4.00",
+        "1.00",
+        ",,,,,,,arn:aws:savingsplans::111111111111:savingsplan/sp-1,,4.00,3.00,,",
+    ),
+    (
+        "DiscountedUsage",
+        "AmazonRDS",
+        "Amazon Relational Database Service",
+        "0",
+        "2.50",
+        "4.00,0.40,Reserved,Hrs,2.50,,,,,,,db,",
+    ),
+    (
+        "RIFee",
+        "AmazonRDS",
+        "Amazon Relational Database Service",
+        "3.00",
+        "0.50",
+        ",,Reserved,Hrs,,0.25,0.25,,,,,,",
+    ),
+    (
+        "Tax",
+        "AmazonEC2",
+        "Amazon Elastic Compute Cloud",
+        "1.30",
+        "1.30",
+        ",,,,,,,,,,,,",
+    ),
+    (
+        "Credit",
+        "AmazonEC2",
+        "Amazon Elastic Compute Cloud",
+        "-2.00",
+        "-2.00",
+        ",,,,,,,,,,,,",
+    ),
+];
+
+fn cur_file() -> Vec<u8> {
+    let mut out = format!("{CUR_HEADER}\n");
+    for (i, (line_type, code, name, unblended, _, rest)) in CUR_LINES.iter().enumerate() {
+        out.push_str(&format!(
+            "li-{i},inv-1,Amazon Web Services EMEA SARL,AWS,111111111111,2024-09-01T00:00:00.000Z,2024-10-01T00:00:00.000Z,222222222222,{line_type},2024-09-0{day}T00:00:00.000Z,2024-09-0{day}T01:00:00.000Z,{code},EU-BoxUsage,RunInstances,eu-west-1a,i-{i},1.0,EUR,0.1,{unblended},\"{line_type} line, described\",Amazon Web Services EMEA SARL,{name},eu-west-1,EU (Ireland),{rest}\n",
+            day = 1 + i % 3,
+        ));
+    }
+    out.into_bytes()
+}
+
+#[tokio::test]
+async fn an_aws_cost_and_usage_report_converts_to_focus_with_the_reports_own_totals() {
+    let app = TestApp::new().await;
+    let actor = finance(&app, "aws-cur").await;
+    let response = app.upload_bill(&actor.token, "cur.csv", &cur_file()).await;
+    assert_eq!(response.status, 201, "{}", response.text());
+    assert_eq!(response.json()["source"], "aws-cur");
+
+    // Billed: exactly the report's own UnblendedCost column; effective: AWS's amortized cost.
+    let unblended: Decimal = CUR_LINES.iter().map(|line| decimal(line.3)).sum();
+    let amortized: Decimal = CUR_LINES.iter().map(|line| decimal(line.4)).sum();
+    let billed = explore(&app, &actor, "metric=billed").await;
+    assert_eq!(billed["totals"][0]["currency"], "EUR");
+    assert_eq!(
+        decimal(billed["totals"][0]["amount"].as_str().unwrap()),
+        unblended
+    );
+    let effective = explore(&app, &actor, "metric=effective").await;
+    assert_eq!(
+        decimal(effective["totals"][0]["amount"].as_str().unwrap()),
+        amortized
+    );
+
+    let by_category = explore(&app, &actor, "metric=billed&group_by=charge_category").await;
+    let categories: BTreeMap<String, Decimal> = by_category["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["group"][0].as_str().unwrap().to_owned(),
+                decimal(row["amount"].as_str().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(categories["Usage"], decimal("10.00"));
+    assert_eq!(categories["Purchase"], decimal("7.00"));
+    assert_eq!(categories["Tax"], decimal("1.30"));
+    assert_eq!(categories["Credit"], decimal("-2.00"));
+    let providers = explore(
+        &app,
+        &actor,
+        "metric=billed&group_by=provider,service_category",
+    )
+    .await;
+    let groups: Vec<Value> = providers["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["group"].clone())
+        .collect();
+    assert!(
+        groups.contains(&serde_json::json!(["AWS", "Compute"])),
+        "{groups:?}"
+    );
+    assert!(
+        groups.contains(&serde_json::json!(["AWS", "Databases"])),
+        "{groups:?}"
+    );
+
+    let (tags, account, sub_account, commitment): (Value, String, String, Option<String>) = sqlx::query_as(
+        "SELECT tags, billing_account_id, sub_account_id, commitment_discount_id FROM cost_line_items
+         WHERE extensions->>'x_LineItemId' = 'li-1'",
+    )
+    .fetch_one(&mut app.owner().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        tags,
+        serde_json::json!({"team": "web"}),
+        "user tags lose their user: prefix"
+    );
+    assert_eq!(
+        (account.as_str(), sub_account.as_str()),
+        ("111111111111", "222222222222")
+    );
+    assert!(commitment.unwrap().contains("savingsplan/sp-1"));
+
+    // The same report in CUR 2.0 column names restates the same month: nothing doubles.
+    let cur2 = String::from_utf8(cur_file()).unwrap().replacen(
+        CUR_HEADER,
+        &CUR_HEADER
+            .split(',')
+            .map(|name| match name {
+                "resourceTags/user:team" => "resource_tags".to_owned(),
+                "resourceTags/aws:createdBy" => "x_unused".to_owned(),
+                name => name.chars().fold(String::new(), |mut out, c| {
+                    if c == '/' {
+                        out.push('_');
+                    } else if c.is_ascii_uppercase() {
+                        if !out.is_empty() && !out.ends_with('_') {
+                            out.push('_');
+                        }
+                        out.push(c.to_ascii_lowercase());
+                    } else {
+                        out.push(c);
+                    }
+                    out
+                }),
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        1,
+    );
+    let cur2 = cur2
+        .replace(",web,alice\n", ",\"{\"\"user_team\"\":\"\"web\"\"}\",\n")
+        .replace(",web,\n", ",,\n")
+        .replace(",db,\n", ",,\n");
+    let restated = app
+        .upload_bill(&actor.token, "cur2.csv", cur2.as_bytes())
+        .await;
+    assert_eq!(restated.status, 201, "{}", restated.text());
+    assert_eq!(line_items(&app).await, 8);
+    let billed = explore(&app, &actor, "metric=billed").await;
+    assert_eq!(
+        decimal(billed["totals"][0]["amount"].as_str().unwrap()),
+        unblended
+    );
+}

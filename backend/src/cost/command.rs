@@ -10,7 +10,6 @@ use sqlx::PgPool;
 
 use super::import::{self, BillFile, Importer, Progress};
 use crate::admin;
-use crate::audit::{Entry, Outcome};
 use crate::cli::Failure;
 use crate::config::Config;
 
@@ -61,16 +60,7 @@ pub async fn import_bill(
             .map_err(|err| Failure::Runtime(format!("cannot read {shown}: {err}")))?;
         let importer = Importer {
             tenant,
-            entry: Entry {
-                tenant: Some(tenant),
-                actor: "cli".to_owned(),
-                action: "cost.import",
-                target: String::new(),
-                outcome: Outcome::Success,
-                source_ip: None,
-                request_id: None,
-                details: serde_json::json!({}),
-            },
+            entry: admin::entry(Some(tenant), "cost.import", String::new()),
             statement_timeout: config.cost.import_timeout,
         };
         let bar = Arc::new(Bar {

@@ -2,6 +2,7 @@
 //! and how each value is checked and written in PostgreSQL's COPY text format
 //! (../shared/FOCUS.md §1–§5, docs/cost/FOCUS.md).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -71,7 +72,7 @@ impl Column {
 
 /// Every FOCUS column the ledger stores, in the order of `COPY_COLUMNS`: the 57 of FOCUS 1.2, then
 /// the 1.3 additions.
-pub static COLUMNS: [Column; COLUMN_COUNT] = [
+pub const COLUMNS: [Column; COLUMN_COUNT] = [
     Column::new("AvailabilityZone", Kind::Text, Presence::Optional),
     Column::new("BilledCost", Kind::Decimal, Presence::Required),
     Column::new("BillingAccountId", Kind::Text, Presence::Required),
@@ -155,6 +156,89 @@ pub static COLUMNS: [Column; COLUMN_COUNT] = [
     Column::new("ServiceProviderName", Kind::Text, Presence::Optional),
 ];
 pub const COLUMN_COUNT: usize = 65;
+
+/// The position of a FOCUS column in [`COLUMNS`]; `COLUMN_COUNT` when there is none. Use it
+/// through [`focus_column!`](crate::focus_column), which evaluates it at compile time.
+#[must_use]
+pub const fn position(name: &str) -> usize {
+    let mut index = 0;
+    while index < COLUMN_COUNT {
+        if same(COLUMNS[index].name.as_bytes(), name.as_bytes()) {
+            return index;
+        }
+        index += 1;
+    }
+    COLUMN_COUNT
+}
+
+const fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The position of a FOCUS column, checked at compile time: a misspelt name does not build.
+#[macro_export]
+macro_rules! focus_column {
+    ($name:literal) => {{
+        const INDEX: usize = $crate::cost::focus::position($name);
+        const _: () = assert!(
+            INDEX < $crate::cost::focus::COLUMN_COUNT,
+            "not a FOCUS column"
+        );
+        INDEX
+    }};
+}
+
+/// A row converted from another format: FOCUS values (owned where computed) and extensions.
+#[derive(Debug)]
+pub struct Row<'r> {
+    values: [Option<Cow<'r, str>>; COLUMN_COUNT],
+    pub extensions: Vec<(Cow<'r, str>, Cow<'r, str>)>,
+}
+
+impl<'r> Row<'r> {
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            values: std::array::from_fn(|_| None),
+            extensions: Vec::new(),
+        }
+    }
+
+    /// Sets the column at `index` (from [`focus_column!`](crate::focus_column)).
+    pub fn set(&mut self, index: usize, value: Option<Cow<'r, str>>) {
+        if let Some(slot) = self.values.get_mut(index) {
+            *slot = value;
+        }
+    }
+
+    /// The values as the encoder reads them.
+    #[must_use]
+    pub fn view(&self) -> [Option<&str>; COLUMN_COUNT] {
+        std::array::from_fn(|index| self.values[index].as_deref())
+    }
+
+    pub fn extensions(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.extensions
+            .iter()
+            .map(|(name, value)| (name.as_ref(), value.as_ref()))
+    }
+}
+
+impl Default for Row<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// Positions in [`COLUMNS`] the importer reads itself.
 pub mod col {

@@ -28,7 +28,8 @@ use nimbus_api_types::cost::{CostImport, ImportIssue, ImportStatus};
 use nimbus_api_types::ids::{CostImportId, TenantId};
 use sqlx::PgPool;
 
-use super::focus::{Encoder, Layout, Unit, Warnings};
+use super::aws;
+use super::focus::{COLUMN_COUNT, Encoder, Layout, Parsed, RowErrors, Unit, Warnings};
 use super::pgcopy;
 use super::repo;
 use super::rollup::Rollup;
@@ -36,8 +37,43 @@ use crate::audit::{Entry, Outcome};
 use crate::db;
 use crate::error::AppError;
 
-/// The source name of FOCUS files (native formats get their own).
+/// The source name of FOCUS files (native formats have their own, e.g. `aws::SOURCE`).
 pub const FOCUS: &str = "focus";
+
+/// How a file's rows become FOCUS rows, decided by its header.
+enum Format {
+    Focus(Box<Layout>),
+    AwsCur(aws::Layout),
+}
+
+impl Format {
+    fn from_header(
+        header: &csv::StringRecord,
+        warnings: &mut Warnings,
+    ) -> Result<Self, Vec<ImportIssue>> {
+        if aws::is_cur(header.iter()) {
+            aws::Layout::from_header(header.iter()).map(Self::AwsCur)
+        } else {
+            Layout::from_header(header.iter(), warnings).map(|layout| Self::Focus(Box::new(layout)))
+        }
+    }
+}
+
+/// The source of a file, from its header (FOCUS when it cannot be read: the import then reports
+/// why).
+fn sniff_source(path: &Path) -> &'static str {
+    let is_cur = open_csv(path, None).ok().and_then(|mut reader| {
+        reader
+            .headers()
+            .ok()
+            .map(|header| aws::is_cur(header.iter()))
+    });
+    if is_cur == Some(true) {
+        aws::SOURCE
+    } else {
+        FOCUS
+    }
+}
 /// Errors listed before the first pass stops reading.
 const MAX_ERRORS: usize = 100;
 const BUSY: &str =
@@ -126,8 +162,14 @@ pub async fn import(
 ) -> Result<CostImport, AppError> {
     // Time-ordered, so the import history pages by id.
     let id = CostImportId(uuid::Uuid::now_v7());
-    repo::start(pool, importer, id, FOCUS, &file).await?;
-    match run(pool, importer, id, &file, progress).await {
+    let source = {
+        let path = file.path.clone();
+        tokio::task::spawn_blocking(move || sniff_source(&path))
+            .await
+            .map_err(AppError::internal)?
+    };
+    repo::start(pool, importer, id, source, &file).await?;
+    match run(pool, importer, id, source, &file, progress).await {
         Ok(done) => Ok(done),
         Err(failure) => {
             let (errors, warnings, error) = match failure {
@@ -198,11 +240,12 @@ async fn run(
     pool: &PgPool,
     importer: &Importer,
     id: CostImportId,
+    source: &'static str,
     file: &BillFile,
     progress: Arc<dyn Progress>,
 ) -> Result<CostImport, Failure> {
     if let Some(earlier) =
-        repo::current_import_of(pool, importer.tenant, FOCUS, &file.sha256).await?
+        repo::current_import_of(pool, importer.tenant, source, &file.sha256).await?
     {
         let import = repo::finish(
             pool,
@@ -229,6 +272,7 @@ async fn run(
         &mut tx,
         importer.tenant,
         id,
+        source,
         &file.path,
         read,
         progress.as_ref(),
@@ -250,10 +294,10 @@ async fn run(
     for month in months {
         repo::ensure_partition(pool, month).await?;
     }
-    if !repo::try_lock_units(&mut tx, importer.tenant, FOCUS, &units).await? {
+    if !repo::try_lock_units(&mut tx, importer.tenant, source, &units).await? {
         return Err(Failure::Busy);
     }
-    if repo::all_units_show(&mut tx, importer.tenant, FOCUS, &units, &file.sha256).await? {
+    if repo::all_units_show(&mut tx, importer.tenant, source, &units, &file.sha256).await? {
         drop(tx);
         let import = repo::finish(
             pool,
@@ -271,11 +315,11 @@ async fn run(
     progress.phase("writing", 0);
     repo::insert_staged(&mut tx).await?;
     let replaced =
-        repo::replace_units(&mut tx, importer.tenant, FOCUS, id, &units, &file.sha256).await?;
+        repo::replace_units(&mut tx, importer.tenant, source, id, &units, &file.sha256).await?;
     let time_zone = repo::time_zone(&mut tx, importer.tenant).await?;
-    repo::delete_rollups(&mut tx, importer.tenant, FOCUS, &units).await?;
+    repo::delete_rollups(&mut tx, importer.tenant, source, &units).await?;
     if staged.rollup.is_exact() {
-        repo::insert_rollups(&mut tx, importer.tenant, FOCUS, &staged.rollup, &time_zone).await?;
+        repo::insert_rollups(&mut tx, importer.tenant, source, &staged.rollup, &time_zone).await?;
     } else {
         repo::rollups_from_stage(&mut tx, &time_zone).await?;
     }
@@ -376,6 +420,7 @@ fn read_rows(
     path: &Path,
     tenant: TenantId,
     id: CostImportId,
+    source: &'static str,
     bytes_read: Arc<AtomicU64>,
     chunks: &tokio::sync::mpsc::Sender<Vec<u8>>,
 ) -> Result<Scan, AppError> {
@@ -387,18 +432,18 @@ fn read_rows(
         errors: Vec::new(),
     };
     let mut reader = open_csv(path, Some(bytes_read)).map_err(AppError::internal)?;
-    let layout = match reader.headers() {
-        Ok(header) => Layout::from_header(header.iter(), &mut read.warnings),
+    let format = match reader.headers() {
+        Ok(header) => Format::from_header(header, &mut read.warnings),
         Err(err) => Err(vec![csv_error(&err)]),
     };
-    let layout = match layout {
-        Ok(layout) => layout,
+    let format = match format {
+        Ok(format) => format,
         Err(errors) => {
             read.errors = errors;
             return Ok(read);
         }
     };
-    let encoder = Encoder::new(tenant.0, id.0, FOCUS);
+    let encoder = Encoder::new(tenant.0, id.0, source);
     let mut record = csv::StringRecord::new();
     let mut chunk = Vec::with_capacity(CHUNK_BYTES + 8192);
     chunk.extend_from_slice(pgcopy::HEADER);
@@ -413,18 +458,23 @@ fn read_rows(
         }
         read.rows += 1;
         let line = record.position().map_or(read.rows + 1, csv::Position::line);
-        let values = layout.values(&record);
-        match encoder.encode(
+        let mut sink = Sink {
+            encoder: &encoder,
+            rollup: &mut read.rollup,
+            warnings: &mut read.warnings,
+            chunk: &mut chunk,
             line,
-            &values,
-            layout.extensions(&record),
-            &mut read.warnings,
-            &mut chunk,
-        ) {
-            Ok(parsed) => {
-                read.rollup.add(&values, &parsed);
-                *read.units.entry(parsed.unit).or_default() += 1;
+        };
+        let encoded = match &format {
+            Format::Focus(layout) => {
+                sink.encode(&layout.values(&record), layout.extensions(&record))
             }
+            Format::AwsCur(layout) => layout
+                .row(&record, line)
+                .and_then(|row| sink.encode(&row.view(), row.extensions())),
+        };
+        match encoded {
+            Ok(parsed) => *read.units.entry(parsed.unit).or_default() += 1,
             Err(row_errors) => {
                 read.errors.extend(row_errors);
                 if read.errors.len() >= MAX_ERRORS {
@@ -456,11 +506,35 @@ fn read_rows(
     Ok(read)
 }
 
+/// Where one checked row goes: its COPY tuple into the chunk, its amounts into the rollup.
+struct Sink<'a> {
+    encoder: &'a Encoder,
+    rollup: &'a mut Rollup,
+    warnings: &'a mut Warnings,
+    chunk: &'a mut Vec<u8>,
+    line: u64,
+}
+
+impl Sink<'_> {
+    fn encode<'v>(
+        &mut self,
+        values: &[Option<&str>; COLUMN_COUNT],
+        extensions: impl Iterator<Item = (&'v str, &'v str)>,
+    ) -> Result<Parsed, RowErrors> {
+        let parsed =
+            self.encoder
+                .encode(self.line, values, extensions, self.warnings, self.chunk)?;
+        self.rollup.add(values, &parsed);
+        Ok(parsed)
+    }
+}
+
 /// Streams the file's rows into the staging table; `Rejected` with every error found.
 async fn stage_rows(
     conn: &mut sqlx::PgConnection,
     tenant: TenantId,
     id: CostImportId,
+    source: &'static str,
     path: &Path,
     bytes_read: Arc<AtomicU64>,
     progress: &dyn Progress,
@@ -468,7 +542,9 @@ async fn stage_rows(
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let reading = {
         let (path, bytes_read) = (path.to_owned(), Arc::clone(&bytes_read));
-        tokio::task::spawn_blocking(move || read_rows(&path, tenant, id, bytes_read, &sender))
+        tokio::task::spawn_blocking(move || {
+            read_rows(&path, tenant, id, source, bytes_read, &sender)
+        })
     };
     let mut copy = conn.copy_in_raw(&repo::stage_copy_statement()).await?;
     let mut sent = Ok(());
