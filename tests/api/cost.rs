@@ -741,3 +741,103 @@ async fn an_aws_cost_and_usage_report_converts_to_focus_with_the_reports_own_tot
         unblended
     );
 }
+
+const EA_HEADER: &str = "InvoiceSectionName,AccountName,SubscriptionId,SubscriptionName,ResourceGroup,ResourceLocation,Date,ProductName,MeterCategory,MeterSubCategory,MeterId,MeterName,UnitOfMeasure,Quantity,EffectivePrice,CostInBillingCurrency,ResourceId,Tags,ResourceName,ReservationId,ReservationName,UnitPrice,PayGPrice,ChargeType,Frequency,PricingModel,BillingAccountId,BillingAccountName,BillingCurrencyCode,BillingPeriodStartDate,BillingPeriodEndDate,ServiceFamily,PublisherType,PublisherName";
+
+/// An EA actual-cost export: (charge type, pricing model, frequency, cost, expected effective cost).
+const EA_LINES: [(&str, &str, &str, &str, &str); 5] = [
+    ("Usage", "OnDemand", "UsageBased", "1.50", "1.50"),
+    ("Usage", "Spot", "UsageBased", "0.30", "0.30"),
+    ("Usage", "Reservation", "UsageBased", "0", "0"),
+    ("Purchase", "Reservation", "OneTime", "100.00", "0"),
+    ("Refund", "Reservation", "OneTime", "-5.00", "0"),
+];
+
+fn ea_file() -> Vec<u8> {
+    let mut out = format!("\u{feff}{EA_HEADER}\n");
+    for (i, (charge_type, model, frequency, cost, _)) in EA_LINES.iter().enumerate() {
+        out.push_str(&format!(
+            "Dept,example.com,e18e1552-c6dd-45d1-973c-{i:012},Production,rg-web,CentralUS,9/{day}/2024,Virtual Machines D2s v3,Virtual Machines,Dv3 Series,m-{i},D2s v3,1 Hour,10,0.15,{cost},/subscriptions/x/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/vm{i},\"\"\"team\"\": \"\"web\"\",\"\"env\"\": \"\"prod\"\"\",vm{i},{reservation},{reservation},0.15,0.20,{charge_type},{frequency},{model},12345678,Contoso,CAD,9/1/2024,9/30/2024,Compute,Azure,\n",
+            day = 1 + i,
+            reservation = if *model == "Reservation" { "r-1" } else { "" },
+        ));
+    }
+    out.into_bytes()
+}
+
+#[tokio::test]
+async fn azure_cost_details_convert_to_focus_with_the_exports_own_totals() {
+    let app = TestApp::new().await;
+    let actor = finance(&app, "azure").await;
+    let response = app
+        .upload_bill(&actor.token, "ea-actual.csv", &ea_file())
+        .await;
+    assert_eq!(response.status, 201, "{}", response.text());
+    assert_eq!(response.json()["source"], "azure");
+    // An actual-cost export: BilledCost is its CostInBillingCurrency, to the cent.
+    let cost: Decimal = EA_LINES.iter().map(|line| decimal(line.3)).sum();
+    let effective: Decimal = EA_LINES.iter().map(|line| decimal(line.4)).sum();
+    let billed = explore(&app, &actor, "metric=billed").await;
+    assert_eq!(billed["totals"][0]["currency"], "CAD");
+    assert_eq!(
+        decimal(billed["totals"][0]["amount"].as_str().unwrap()),
+        cost
+    );
+    let amortized = explore(&app, &actor, "metric=effective").await;
+    assert_eq!(
+        decimal(amortized["totals"][0]["amount"].as_str().unwrap()),
+        effective
+    );
+    let list = explore(&app, &actor, "metric=list&charge_category=Usage").await;
+    assert_eq!(
+        decimal(list["totals"][0]["amount"].as_str().unwrap()),
+        decimal("6.0"),
+        "PayGPrice × Quantity"
+    );
+
+    let (tags, start, end, period_end): (Value, String, String, String) = sqlx::query_as(
+        "SELECT tags, charge_period_start::text, charge_period_end::text, billing_period_end::text
+         FROM cost_line_items WHERE resource_name = 'vm0'",
+    )
+    .fetch_one(&mut app.owner().await)
+    .await
+    .unwrap();
+    assert_eq!(tags, serde_json::json!({"team": "web", "env": "prod"}));
+    assert_eq!(
+        (start.as_str(), end.as_str()),
+        ("2024-09-01 00:00:00+00", "2024-09-02 00:00:00+00")
+    );
+    assert_eq!(
+        period_end, "2024-10-01 00:00:00+00",
+        "the inclusive end date becomes exclusive"
+    );
+
+    // An MCA amortized export (ISO dates, billing profiles, JSON tags): EffectiveCost is its cost.
+    let mca = "BillingProfileId,BillingProfileName,BillingCurrency,BillingPeriodStartDate,BillingPeriodEndDate,Date,SubscriptionId,MeterCategory,ServiceFamily,ResourceLocation,Quantity,UnitOfMeasure,CostInBillingCurrency,ChargeType,PricingModel,Frequency,benefitId,Tags\n\
+        bp-1,Fabrikam,EUR,2024-09-01,2024-09-30,2024-09-03,sub-1,Virtual Machines,Compute,westeurope,24,1 Hour,2.00,Usage,OnDemand,UsageBased,,\"{\"\"team\"\":\"\"api\"\"}\"\n\
+        bp-1,Fabrikam,EUR,2024-09-01,2024-09-30,2024-09-03,sub-1,Virtual Machines,Compute,westeurope,24,1 Hour,0.70,Usage,SavingsPlan,UsageBased,/providers/Microsoft.BillingBenefits/savingsPlanOrders/1,\n\
+        bp-1,Fabrikam,EUR,2024-09-01,2024-09-30,2024-09-03,,Savings Plan,Compute,,,,0.30,UnusedSavingsPlan,SavingsPlan,UsageBased,/providers/Microsoft.BillingBenefits/savingsPlanOrders/1,\n";
+    let response = app
+        .upload_bill(&actor.token, "mca-amortized.csv", mca.as_bytes())
+        .await;
+    assert_eq!(response.status, 201, "{}", response.text());
+    let euros = |report: Value| {
+        let total = report["totals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["currency"] == "EUR")
+            .unwrap()
+            .clone();
+        decimal(total["amount"].as_str().unwrap())
+    };
+    assert_eq!(
+        euros(explore(&app, &actor, "metric=effective").await),
+        decimal("3.00")
+    );
+    assert_eq!(
+        euros(explore(&app, &actor, "metric=billed").await),
+        decimal("2.00"),
+        "commitment usage is billed through the commitment"
+    );
+}

@@ -28,11 +28,11 @@ use nimbus_api_types::cost::{CostImport, ImportIssue, ImportStatus};
 use nimbus_api_types::ids::{CostImportId, TenantId};
 use sqlx::PgPool;
 
-use super::aws;
 use super::focus::{COLUMN_COUNT, Encoder, Layout, Parsed, RowErrors, Unit, Warnings};
 use super::pgcopy;
 use super::repo;
 use super::rollup::Rollup;
+use super::{aws, azure};
 use crate::audit::{Entry, Outcome};
 use crate::db;
 use crate::error::AppError;
@@ -44,6 +44,7 @@ pub const FOCUS: &str = "focus";
 enum Format {
     Focus(Box<Layout>),
     AwsCur(aws::Layout),
+    Azure(azure::Layout),
 }
 
 impl Format {
@@ -51,29 +52,35 @@ impl Format {
         header: &csv::StringRecord,
         warnings: &mut Warnings,
     ) -> Result<Self, Vec<ImportIssue>> {
-        if aws::is_cur(header.iter()) {
-            aws::Layout::from_header(header.iter()).map(Self::AwsCur)
-        } else {
-            Layout::from_header(header.iter(), warnings).map(|layout| Self::Focus(Box::new(layout)))
+        match source_of(header) {
+            aws::SOURCE => aws::Layout::from_header(header.iter()).map(Self::AwsCur),
+            azure::SOURCE => azure::Layout::from_header(header.iter()).map(Self::Azure),
+            _ => Layout::from_header(header.iter(), warnings)
+                .map(|layout| Self::Focus(Box::new(layout))),
         }
+    }
+}
+
+/// The format a header belongs to, as the import's source name.
+fn source_of(header: &csv::StringRecord) -> &'static str {
+    if aws::is_cur(header.iter()) {
+        aws::SOURCE
+    } else if azure::is_cost_details(header.iter()) {
+        azure::SOURCE
+    } else {
+        FOCUS
     }
 }
 
 /// The source of a file, from its header (FOCUS when it cannot be read: the import then reports
 /// why).
 fn sniff_source(path: &Path) -> &'static str {
-    let is_cur = open_csv(path, None).ok().and_then(|mut reader| {
-        reader
-            .headers()
-            .ok()
-            .map(|header| aws::is_cur(header.iter()))
-    });
-    if is_cur == Some(true) {
-        aws::SOURCE
-    } else {
-        FOCUS
-    }
+    open_csv(path, None)
+        .ok()
+        .and_then(|mut reader| reader.headers().ok().map(source_of))
+        .unwrap_or(FOCUS)
 }
+
 /// Errors listed before the first pass stops reading.
 const MAX_ERRORS: usize = 100;
 const BUSY: &str =
@@ -470,6 +477,9 @@ fn read_rows(
                 sink.encode(&layout.values(&record), layout.extensions(&record))
             }
             Format::AwsCur(layout) => layout
+                .row(&record, line)
+                .and_then(|row| sink.encode(&row.view(), row.extensions())),
+            Format::Azure(layout) => layout
                 .row(&record, line)
                 .and_then(|row| sink.encode(&row.view(), row.extensions())),
         };

@@ -3,6 +3,7 @@
 //! `handlers` the API and `command` the `nimbus import-bill` CLI.
 
 pub mod aws;
+pub mod azure;
 pub mod command;
 pub mod explorer;
 pub mod focus;
