@@ -841,3 +841,55 @@ async fn azure_cost_details_convert_to_focus_with_the_exports_own_totals() {
         "commitment usage is billed through the commitment"
     );
 }
+
+#[tokio::test]
+async fn an_oracle_cost_report_converts_to_focus_with_the_reports_own_totals() {
+    let app = TestApp::new().await;
+    let actor = finance(&app, "oracle").await;
+    let report = "lineItem/referenceNo,lineItem/tenantId,lineItem/intervalUsageStart,lineItem/intervalUsageEnd,product/service,product/compartmentId,product/compartmentName,product/region,product/availabilityDomain,product/resourceId,usage/billedQuantity,usage/billedQuantityOverage,cost/subscriptionId,cost/productSku,product/Description,cost/unitPrice,cost/unitPriceOverage,cost/myCost,cost/myCostOverage,cost/currencyCode,cost/billingUnitReadable,cost/skuUnitDescription,cost/overageFlag,lineItem/isCorrection,lineItem/backreferenceNo,tags/Oracle-Tags.CreatedBy,tags/team.name\n\
+        r1,ocid1.tenancy.oc1..t,2024-09-13T10:00Z,2024-09-13T11:00:00Z,COMPUTE,ocid1.compartment.oc1..c,apps,us-sanjose-1,sj-1,ocid1.instance.oc1..i,1.5,,sub,B1,Standard E4 OCPU,0.025,,0.0375,,USD,1 OCPU HOURS,OCPU Hours,false,false,,alice,web\n\
+        r2,ocid1.tenancy.oc1..t,2024-09-13T10:00Z,2024-09-13T11:00:00Z,DATABASE,ocid1.compartment.oc1..c,apps,us-sanjose-1,sj-1,ocid1.db.oc1..d,1,0.5,sub,B2,Autonomous DB,0.10,0.12,0.10,0.06,USD,1 ECPU HOURS,ECPU Hours,true,false,,,\n\
+        r3,ocid1.tenancy.oc1..t,2024-09-30T23:00Z,2024-10-01T00:00:00Z,OBJECT_STORAGE,ocid1.compartment.oc1..c,apps,us-sanjose-1,,ocid1.bucket.oc1..b,10,,sub,B3,Object Storage,0.0255,,0.255,,USD,GB MONTHS,GB Months,false,true,r0,,\n";
+    let response = app
+        .upload_bill(&actor.token, "oci.csv", report.as_bytes())
+        .await;
+    assert_eq!(response.status, 201, "{}", response.text());
+    let import = response.json();
+    assert_eq!(import["source"], "oracle");
+    assert_eq!(
+        import["units"], 1,
+        "every line is in September's billing period"
+    );
+    // The report's own cost columns: myCost plus myCostOverage.
+    let billed = explore(&app, &actor, "metric=billed&group_by=service_category").await;
+    let total = decimal("0.0375") + decimal("0.10") + decimal("0.06") + decimal("0.255");
+    assert_eq!(
+        decimal(billed["totals"][0]["amount"].as_str().unwrap()),
+        total
+    );
+    let groups: Vec<Value> = billed["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["group"][0].clone())
+        .collect();
+    assert_eq!(groups, ["Compute", "Databases", "Storage"]);
+    let (tags, class): (Value, Option<String>) = sqlx::query_as(
+        "SELECT tags, charge_class FROM cost_line_items WHERE extensions->>'x_ReferenceNo' = 'r1'",
+    )
+    .fetch_one(&mut app.owner().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        tags,
+        serde_json::json!({"Oracle-Tags.CreatedBy": "alice", "team.name": "web"})
+    );
+    assert_eq!(class, None);
+    let correction: Option<String> = sqlx::query_scalar(
+        "SELECT charge_class FROM cost_line_items WHERE extensions->>'x_ReferenceNo' = 'r3'",
+    )
+    .fetch_one(&mut app.owner().await)
+    .await
+    .unwrap();
+    assert_eq!(correction.as_deref(), Some("Correction"));
+}

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use nimbus_api_types::cost::ImportIssue;
 use rust_decimal::Decimal;
 
-use super::focus::{Row, is_null};
+use super::focus::{Converter, Row, is_null};
 use crate::focus_column;
 
 pub const SOURCE: &str = "aws-cur";
@@ -111,7 +111,7 @@ impl Layout {
     }
 
     /// One report line as a FOCUS row. Errors name the CUR column.
-    pub fn row<'r>(
+    fn convert<'r>(
         &self,
         record: &'r csv::StringRecord,
         line: u64,
@@ -445,6 +445,16 @@ fn service_category(product_code: &str) -> &'static str {
         "AWSDatabaseMigrationSvc" | "AWSApplicationMigrationSvc" => "Migration",
         "AWSAmplify" | "AWSDeviceFarm" => "Mobile",
         _ => "Other",
+    }
+}
+
+impl Converter for Layout {
+    fn row<'r>(
+        &self,
+        record: &'r csv::StringRecord,
+        line: u64,
+    ) -> Result<Row<'r>, Vec<ImportIssue>> {
+        self.convert(record, line)
     }
 }
 

@@ -9,7 +9,7 @@ use chrono::{Days, NaiveDate};
 use nimbus_api_types::cost::ImportIssue;
 use rust_decimal::Decimal;
 
-use super::focus::{Row, is_null};
+use super::focus::{Converter, Row, is_null};
 use crate::focus_column;
 
 pub const SOURCE: &str = "azure";
@@ -115,7 +115,7 @@ impl Layout {
     }
 
     /// One export line as a FOCUS row. Errors name the export's column.
-    pub fn row<'r>(
+    fn convert<'r>(
         &self,
         record: &'r csv::StringRecord,
         line: u64,
@@ -408,6 +408,16 @@ fn service_category(family: &str) -> &'static str {
         "Migration" => "Migration",
         "Mobile" => "Mobile",
         _ => "Other",
+    }
+}
+
+impl Converter for Layout {
+    fn row<'r>(
+        &self,
+        record: &'r csv::StringRecord,
+        line: u64,
+    ) -> Result<Row<'r>, Vec<ImportIssue>> {
+        self.convert(record, line)
     }
 }
 

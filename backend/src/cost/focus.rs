@@ -198,6 +198,16 @@ macro_rules! focus_column {
     }};
 }
 
+/// A provider's own bill format, converted to FOCUS row by row.
+pub trait Converter: Send {
+    /// One line of the file (`line` for messages) as a FOCUS row, or its errors.
+    fn row<'r>(
+        &self,
+        record: &'r csv::StringRecord,
+        line: u64,
+    ) -> Result<Row<'r>, Vec<ImportIssue>>;
+}
+
 /// A row converted from another format: FOCUS values (owned where computed) and extensions.
 #[derive(Debug)]
 pub struct Row<'r> {

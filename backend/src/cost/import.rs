@@ -28,11 +28,11 @@ use nimbus_api_types::cost::{CostImport, ImportIssue, ImportStatus};
 use nimbus_api_types::ids::{CostImportId, TenantId};
 use sqlx::PgPool;
 
-use super::focus::{COLUMN_COUNT, Encoder, Layout, Parsed, RowErrors, Unit, Warnings};
+use super::focus::{COLUMN_COUNT, Converter, Encoder, Layout, Parsed, RowErrors, Unit, Warnings};
 use super::pgcopy;
 use super::repo;
 use super::rollup::Rollup;
-use super::{aws, azure};
+use super::{aws, azure, oracle};
 use crate::audit::{Entry, Outcome};
 use crate::db;
 use crate::error::AppError;
@@ -43,18 +43,22 @@ pub const FOCUS: &str = "focus";
 /// How a file's rows become FOCUS rows, decided by its header.
 enum Format {
     Focus(Box<Layout>),
-    AwsCur(aws::Layout),
-    Azure(azure::Layout),
+    Native(Box<dyn Converter>),
 }
 
 impl Format {
+    fn native(converter: impl Converter + 'static) -> Self {
+        Self::Native(Box::new(converter))
+    }
+
     fn from_header(
         header: &csv::StringRecord,
         warnings: &mut Warnings,
     ) -> Result<Self, Vec<ImportIssue>> {
         match source_of(header) {
-            aws::SOURCE => aws::Layout::from_header(header.iter()).map(Self::AwsCur),
-            azure::SOURCE => azure::Layout::from_header(header.iter()).map(Self::Azure),
+            aws::SOURCE => aws::Layout::from_header(header.iter()).map(Self::native),
+            azure::SOURCE => azure::Layout::from_header(header.iter()).map(Self::native),
+            oracle::SOURCE => oracle::Layout::from_header(header.iter()).map(Self::native),
             _ => Layout::from_header(header.iter(), warnings)
                 .map(|layout| Self::Focus(Box::new(layout))),
         }
@@ -67,6 +71,8 @@ fn source_of(header: &csv::StringRecord) -> &'static str {
         aws::SOURCE
     } else if azure::is_cost_details(header.iter()) {
         azure::SOURCE
+    } else if oracle::is_cost_report(header.iter()) {
+        oracle::SOURCE
     } else {
         FOCUS
     }
@@ -476,10 +482,7 @@ fn read_rows(
             Format::Focus(layout) => {
                 sink.encode(&layout.values(&record), layout.extensions(&record))
             }
-            Format::AwsCur(layout) => layout
-                .row(&record, line)
-                .and_then(|row| sink.encode(&row.view(), row.extensions())),
-            Format::Azure(layout) => layout
+            Format::Native(converter) => converter
                 .row(&record, line)
                 .and_then(|row| sink.encode(&row.view(), row.extensions())),
         };

@@ -9,6 +9,7 @@ pub mod explorer;
 pub mod focus;
 pub mod handlers;
 pub mod import;
+pub mod oracle;
 pub mod pgcopy;
 pub mod repo;
 pub mod rollup;
