@@ -893,3 +893,28 @@ async fn an_oracle_cost_report_converts_to_focus_with_the_reports_own_totals() {
     .unwrap();
     assert_eq!(correction.as_deref(), Some("Correction"));
 }
+
+#[tokio::test]
+async fn the_same_month_imported_from_two_formats_is_flagged_as_counted_twice() {
+    let app = TestApp::new().await;
+    let actor = finance(&app, "twice-over").await;
+    let focus = String::from_utf8(focus_csv(&charges(4, 1)))
+        .unwrap()
+        .replace("111122223333", "111111111111");
+    assert_eq!(
+        app.upload_bill(&actor.token, "focus.csv", focus.as_bytes())
+            .await
+            .status,
+        201
+    );
+    let cur = app.upload_bill(&actor.token, "cur.csv", &cur_file()).await;
+    assert_eq!(cur.status, 201, "{}", cur.text());
+    let warnings = cur.json()["warnings"].clone();
+    assert!(
+        warnings.as_array().unwrap().iter().any(|w| w["message"]
+            .as_str()
+            .unwrap()
+            .contains("also imported from `focus`")),
+        "{warnings}"
+    );
+}

@@ -325,6 +325,20 @@ async fn run(
         .await?;
         return Ok(import);
     }
+    let mut warnings = staged.warnings;
+    warnings.extend(
+        repo::other_sources_of(&mut tx, importer.tenant, source, &units)
+            .await?
+            .into_iter()
+            .map(|other| ImportIssue {
+                row: None,
+                column: None,
+                message: format!(
+                    "these billing periods were also imported from `{other}` files: their costs count twice until one of the two is removed"
+                ),
+                count: 1,
+            }),
+    );
     progress.phase("writing", 0);
     repo::insert_staged(&mut tx).await?;
     let replaced =
@@ -343,7 +357,7 @@ async fn run(
         ImportStatus::Succeeded,
         staged.rows,
         units.len(),
-        &staged.warnings,
+        &warnings,
         replaced,
     )
     .await?;

@@ -361,6 +361,30 @@ pub async fn try_lock_units(
     Ok(taken)
 }
 
+/// Other sources that hold any of these billing accounts' periods (a FOCUS export and a native
+/// report of the same month would count it twice).
+pub async fn other_sources_of(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    source: &str,
+    units: &[(&Unit, i64)],
+) -> Result<Vec<String>, AppError> {
+    let (accounts, periods, _) = unit_arrays(units);
+    Ok(sqlx::query_scalar!(
+        r#"SELECT DISTINCT c.source AS "source!" FROM cost_units c
+           JOIN unnest($3::text[], $4::timestamptz[]) AS u(account, period)
+             ON c.billing_account_id = u.account AND c.billing_period_start = u.period
+           WHERE c.tenant_id = $1 AND c.source <> $2
+           ORDER BY 1"#,
+        tenant.0,
+        source,
+        &accounts,
+        &periods,
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 /// Whether every unit of the file already shows this very file.
 pub async fn all_units_show(
     conn: &mut PgConnection,
