@@ -171,3 +171,24 @@ pub struct CurrencyAmount {
     #[cfg_attr(feature = "server", schema(value_type = String))]
     pub amount: Decimal,
 }
+
+/// One exchange rate: an amount in `from_currency` × `rate` is that amount in `to_currency`,
+/// for costs of `month`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct CostRate {
+    /// The first day of the month.
+    pub month: NaiveDate,
+    pub from_currency: String,
+    pub to_currency: String,
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub rate: Decimal,
+}
+
+/// What a rates import did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct RatesImported {
+    /// Rates added or replaced.
+    pub rates: u64,
+}

@@ -918,3 +918,88 @@ async fn the_same_month_imported_from_two_formats_is_flagged_as_counted_twice() 
         "{warnings}"
     );
 }
+
+#[tokio::test]
+async fn costs_in_several_currencies_convert_to_the_reporting_currency_only_with_rates() {
+    let app = TestApp::new().await;
+    let actor = finance(&app, "currencies").await;
+    let usd = charges(50, 1);
+    for (name, file) in [
+        ("usd.csv", focus_csv(&usd)),
+        ("eur.csv", cur_file()),
+        ("cad.csv", ea_file()),
+    ] {
+        let response = app.upload_bill(&actor.token, name, &file).await;
+        assert_eq!(response.status, 201, "{name}: {}", response.text());
+    }
+    let by_currency = explore(&app, &actor, "metric=billed").await;
+    assert_eq!(
+        by_currency["totals"].as_array().unwrap().len(),
+        3,
+        "never added together unconverted"
+    );
+
+    let missing = app
+        .call(
+            &actor.token,
+            Method::GET,
+            "/api/v1/cost?from=2024-09-01&to=2024-10-01&metric=billed&currency=reporting",
+            None,
+        )
+        .await;
+    assert_eq!(missing.status, 422, "{}", missing.text());
+    assert_eq!(
+        missing.json()["error"]["details"]["missing_rates"],
+        serde_json::json!(["CAD in 2024-09", "EUR in 2024-09"])
+    );
+
+    let bad = app
+        .request(
+            nimbus_tests::request(Method::POST, "/api/v1/cost/rates")
+                .header("authorization", format!("Bearer {}", actor.token))
+                .header("content-type", "text/csv")
+                .body(axum::body::Body::from(
+                    "month,from_currency,to_currency,rate\n2024-09,EUR,USD,zero\n",
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(
+        bad.json()["error"]["details"]["errors"][0]["column"],
+        "rate"
+    );
+    let rates = "month,from_currency,to_currency,rate\n2024-09,EUR,USD,1.1\n2024-09,CAD,USD,0.75\n2024-08,CAD,USD,0.7\n";
+    let imported = app
+        .request(
+            nimbus_tests::request(Method::POST, "/api/v1/cost/rates")
+                .header("authorization", format!("Bearer {}", actor.token))
+                .header("content-type", "text/csv")
+                .body(axum::body::Body::from(rates))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(imported.status, 200, "{}", imported.text());
+    assert_eq!(imported.json()["rates"], 3);
+    let listed = app
+        .call(
+            &actor.token,
+            Method::GET,
+            "/api/v1/cost/rates?limit=2",
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    assert!(listed["next_cursor"].is_string());
+
+    let converted = explore(&app, &actor, "metric=billed&currency=reporting").await;
+    let totals = converted["totals"].as_array().unwrap();
+    assert_eq!(totals.len(), 1);
+    assert_eq!(totals[0]["currency"], "USD");
+    let usd_total: Decimal = usd.iter().map(|c| decimal(&c.billed)).sum();
+    let eur_total: Decimal = CUR_LINES.iter().map(|line| decimal(line.3)).sum();
+    let cad_total: Decimal = EA_LINES.iter().map(|line| decimal(line.3)).sum();
+    let expected = usd_total + eur_total * decimal("1.1") + cad_total * decimal("0.75");
+    assert_eq!(decimal(totals[0]["amount"].as_str().unwrap()), expected);
+}

@@ -38,6 +38,9 @@ pub struct ExplorerQuery {
     pub group_by: Option<String>,
     /// `csv` to download the rows.
     pub format: Option<String>,
+    /// Convert every amount to this currency (an ISO 4217 code, or `reporting` for the tenant's
+    /// reporting currency) with the imported monthly rates [default: each cost's own currency].
+    pub currency: Option<String>,
     pub provider: Option<String>,
     pub billing_account: Option<String>,
     pub sub_account: Option<String>,
@@ -57,6 +60,8 @@ pub struct View {
     pub metric: CostMetric,
     pub group_by: Vec<CostDimension>,
     pub filters: Vec<(CostDimension, String)>,
+    /// Convert to this ISO 4217 code, or to the tenant's reporting currency (`reporting`).
+    pub currency: Option<String>,
 }
 
 fn invalid(message: impl Into<std::borrow::Cow<'static, str>>) -> AppError {
@@ -120,7 +125,16 @@ impl ExplorerQuery {
         .into_iter()
         .filter_map(|(dimension, value)| value.clone().map(|value| (dimension, value)))
         .collect();
+        if let Some(code) = self.currency.as_deref()
+            && code != "reporting"
+            && !(code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            return Err(invalid(
+                "currency must be an ISO 4217 code such as USD, or `reporting`",
+            ));
+        }
         Ok(View {
+            currency: self.currency.clone(),
             from,
             to,
             granularity: self.granularity.unwrap_or_default(),
@@ -162,49 +176,133 @@ const fn truncation(granularity: Granularity) -> &'static str {
     }
 }
 
-/// Runs the view for `tenant` (limited to `project` for a caller restricted to one).
+/// The `WHERE` clause every explorer query shares: `$1` tenant, `$2`/`$3` the days, `$4` the
+/// caller's only project, `$5` the conversion target, then one parameter per filter. Only fixed
+/// column names reach the SQL text.
+fn conditions(view: &View) -> String {
+    let mut sql = format!(
+        "d.tenant_id = $1 AND d.day >= $2 AND d.day < $3 AND ($4::uuid IS NULL OR d.project_id = $4)
+         AND d.{} IS NOT NULL",
+        metric_column(view.metric)
+    );
+    for (i, (dimension, _)) in view.filters.iter().enumerate() {
+        sql.push_str(&format!(" AND d.{} = ${}", column(*dimension), i + 6));
+    }
+    sql
+}
+
+/// Binds the parameters of [`conditions`], in order.
+fn bind<'q>(
+    sql: &'q str,
+    tenant: TenantId,
+    project: Option<ProjectId>,
+    target: Option<&'q str>,
+    view: &'q View,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.0)
+        .bind(view.from)
+        .bind(view.to)
+        .bind(project.map(|p| p.0))
+        .bind(target);
+    for (_, value) in &view.filters {
+        query = query.bind(value);
+    }
+    query
+}
+
+/// Converted amounts keep this many decimal places (rates have their own; the product of two
+/// long decimals would outgrow an exact decimal in Rust).
+const CONVERTED_SCALE: u32 = 12;
+
+/// Runs the view for `tenant` (limited to `project` for a caller restricted to one). With a
+/// target currency, every amount is converted by the month's rate (`cost_rates`); a currency
+/// and month without one is an error that names them, never a silent sum.
 pub async fn report(
     pool: &PgPool,
     tenant: TenantId,
     project: Option<ProjectId>,
     view: &View,
 ) -> Result<CostReport, AppError> {
-    let groups: Vec<String> = view
+    let mut tx = db::begin_for_tenant(pool, tenant).await?;
+    let target = match view.currency.as_deref() {
+        None => None,
+        Some("reporting") => Some(
+            sqlx::query_scalar!(
+                "SELECT reporting_currency FROM tenants WHERE id = $1",
+                tenant.0
+            )
+            .fetch_one(&mut *tx)
+            .await?,
+        ),
+        Some(code) => Some(code.to_owned()),
+    };
+    let rate_join = "LEFT JOIN cost_rates r ON r.tenant_id = d.tenant_id AND r.from_currency = d.billing_currency
+                     AND r.to_currency = $5 AND r.month = date_trunc('month', d.day)::date";
+    if target.is_some() {
+        let sql = format!(
+            "SELECT DISTINCT d.billing_currency, to_char(d.day, 'YYYY-MM') AS month FROM cost_daily d {rate_join}
+             WHERE {} AND d.billing_currency <> $5 AND r.rate IS NULL ORDER BY 2, 1 LIMIT 20",
+            conditions(view)
+        );
+        let missing = bind(&sql, tenant, project, target.as_deref(), view)
+            .fetch_all(&mut *tx)
+            .await?;
+        if !missing.is_empty() {
+            let pairs = missing
+                .iter()
+                .map(|row| {
+                    Ok(format!(
+                        "{} in {}",
+                        row.try_get::<String, _>(0)?,
+                        row.try_get::<String, _>(1)?
+                    ))
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            return Err(invalid(format!(
+                "no exchange rate to {} for {}; import rates with POST /api/v1/cost/rates",
+                target.as_deref().unwrap_or_default(),
+                pairs.join(", ")
+            ))
+            .with_details(serde_json::json!({ "missing_rates": pairs })));
+        }
+    }
+    let groups: String = view
         .group_by
         .iter()
         .enumerate()
-        .map(|(i, d)| format!("{} AS g{i}", column(*d)))
+        .map(|(i, d)| format!(", d.{} AS g{i}", column(*d)))
         .collect();
-    let mut sql = format!(
-        "SELECT date_trunc('{}', day)::date AS period{}, billing_currency, sum({}) AS amount
-         FROM cost_daily WHERE tenant_id = $1 AND day >= $2 AND day < $3 AND ($4::uuid IS NULL OR project_id = $4)
-           AND {} IS NOT NULL",
-        truncation(view.granularity),
-        groups.iter().map(|g| format!(", {g}")).collect::<String>(),
-        metric_column(view.metric),
-        metric_column(view.metric),
-    );
-    for (i, (dimension, _)) in view.filters.iter().enumerate() {
-        sql.push_str(&format!(" AND {} = ${}", column(*dimension), i + 5));
-    }
+    let metric = format!("d.{}", metric_column(view.metric));
+    let (currency, amount, join) = match target {
+        Some(_) => (
+            "$5::text".to_owned(),
+            format!(
+                "round(sum({metric} * CASE WHEN d.billing_currency = $5 THEN 1 ELSE r.rate END), {CONVERTED_SCALE})"
+            ),
+            rate_join,
+        ),
+        None => (
+            "d.billing_currency".to_owned(),
+            format!("sum({metric})"),
+            "",
+        ),
+    };
     let group_positions: String = (0..view.group_by.len())
         .map(|i| format!(", {}", i + 2))
         .collect();
     let currency_position = view.group_by.len() + 2;
-    sql.push_str(&format!(
-        " GROUP BY 1{group_positions}, {currency_position} ORDER BY 1{group_positions}, {currency_position} LIMIT {}",
+    let sql = format!(
+        "SELECT date_trunc('{}', d.day)::date AS period{groups}, {currency} AS billing_currency, {amount} AS amount
+         FROM cost_daily d {join} WHERE {}
+         GROUP BY 1{group_positions}, {currency_position} ORDER BY 1{group_positions}, {currency_position} LIMIT {}",
+        truncation(view.granularity),
+        conditions(view),
         MAX_ROWS + 1
-    ));
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant.0)
-        .bind(view.from)
-        .bind(view.to)
-        .bind(project.map(|p| p.0));
-    for (_, value) in &view.filters {
-        query = query.bind(value);
-    }
-    let mut tx = db::begin_for_tenant(pool, tenant).await?;
-    let fetched = query.fetch_all(&mut *tx).await?;
+    );
+    let fetched = bind(&sql, tenant, project, target.as_deref(), view)
+        .fetch_all(&mut *tx)
+        .await?;
     db::finish_read(tx);
     if i64::try_from(fetched.len()).unwrap_or(i64::MAX) > MAX_ROWS {
         return Err(invalid(format!(

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::explorer::{self, ExplorerQuery};
 use super::import::{self, BillFile, Importer, Quiet};
-use super::repo;
+use super::{rates, repo};
 use crate::auth::extract::{Can, perm};
 use crate::error::AppError;
 use crate::http::extract::{Json, Path, Query};
@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(explore))
         .routes(routes!(list_imports))
         .routes(routes!(get_import))
+        .routes(routes!(rates::import_rates, rates::list_rates))
 }
 
 /// Routes that take bill files: layered with their own body limit and deadline (`cost.*`).

@@ -11,5 +11,6 @@ pub mod handlers;
 pub mod import;
 pub mod oracle;
 pub mod pgcopy;
+pub mod rates;
 pub mod repo;
 pub mod rollup;
