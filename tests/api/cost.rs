@@ -919,6 +919,17 @@ async fn the_same_month_imported_from_two_formats_is_flagged_as_counted_twice() 
     );
 }
 
+async fn post_rates(app: &TestApp, actor: &Actor, csv: &'static str) -> nimbus_tests::TestResponse {
+    app.request(
+        nimbus_tests::request(Method::POST, "/api/v1/cost/rates")
+            .header("authorization", format!("Bearer {}", actor.token))
+            .header("content-type", "text/csv")
+            .body(axum::body::Body::from(csv))
+            .unwrap(),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn costs_in_several_currencies_convert_to_the_reporting_currency_only_with_rates() {
     let app = TestApp::new().await;
@@ -953,32 +964,19 @@ async fn costs_in_several_currencies_convert_to_the_reporting_currency_only_with
         serde_json::json!(["CAD in 2024-09", "EUR in 2024-09"])
     );
 
-    let bad = app
-        .request(
-            nimbus_tests::request(Method::POST, "/api/v1/cost/rates")
-                .header("authorization", format!("Bearer {}", actor.token))
-                .header("content-type", "text/csv")
-                .body(axum::body::Body::from(
-                    "month,from_currency,to_currency,rate\n2024-09,EUR,USD,zero\n",
-                ))
-                .unwrap(),
-        )
-        .await;
+    let bad = post_rates(
+        &app,
+        &actor,
+        "month,from_currency,to_currency,rate\n2024-09,EUR,USD,zero\n",
+    )
+    .await;
     assert_eq!(bad.status, 422);
     assert_eq!(
         bad.json()["error"]["details"]["errors"][0]["column"],
         "rate"
     );
     let rates = "month,from_currency,to_currency,rate\n2024-09,EUR,USD,1.1\n2024-09,CAD,USD,0.75\n2024-08,CAD,USD,0.7\n";
-    let imported = app
-        .request(
-            nimbus_tests::request(Method::POST, "/api/v1/cost/rates")
-                .header("authorization", format!("Bearer {}", actor.token))
-                .header("content-type", "text/csv")
-                .body(axum::body::Body::from(rates))
-                .unwrap(),
-        )
-        .await;
+    let imported = post_rates(&app, &actor, rates).await;
     assert_eq!(imported.status, 200, "{}", imported.text());
     assert_eq!(imported.json()["rates"], 3);
     let listed = app

@@ -3,12 +3,12 @@
 //! through one canonical (CUR 2.0) spelling. The mapping and its sources: docs/cost/aws-cur.md.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use nimbus_api_types::cost::ImportIssue;
 use rust_decimal::Decimal;
 
 use super::focus::{Converter, Row, is_null};
+use super::native::{self, Columns};
 use crate::focus_column;
 
 pub const SOURCE: &str = "aws-cur";
@@ -54,7 +54,7 @@ pub fn is_cur<'h>(header: impl IntoIterator<Item = &'h str>) -> bool {
 /// Where each CUR column is in the file, and its tag columns.
 #[derive(Debug)]
 pub struct Layout {
-    columns: HashMap<String, usize>,
+    columns: Columns,
     /// Legacy `resourceTags/user:Team` columns: the tag key (`user:` dropped, other prefixes kept).
     tags: Vec<(usize, String)>,
     /// CUR 2.0's `resource_tags`: one JSON object per row.
@@ -65,7 +65,7 @@ impl Layout {
     pub fn from_header<'h>(
         header: impl IntoIterator<Item = &'h str>,
     ) -> Result<Self, Vec<ImportIssue>> {
-        let mut columns = HashMap::new();
+        let mut columns = Columns::default();
         let mut tags = Vec::new();
         let mut tags_json = None;
         for (position, name) in header.into_iter().enumerate() {
@@ -82,16 +82,10 @@ impl Layout {
                 columns.insert(canonical(name), position);
             }
         }
-        let missing: Vec<ImportIssue> = REQUIRED
-            .iter()
-            .filter(|name| !columns.contains_key(**name))
-            .map(|name| ImportIssue {
-                row: Some(1),
-                column: Some((*name).to_owned()),
-                message: "this Cost and Usage Report column is missing from the header".to_owned(),
-                count: 1,
-            })
-            .collect();
+        let missing = columns.missing(
+            &REQUIRED,
+            "this Cost and Usage Report column is missing from the header",
+        );
         if missing.is_empty() {
             Ok(Self {
                 columns,
@@ -103,20 +97,13 @@ impl Layout {
         }
     }
 
-    fn get<'r>(&self, record: &'r csv::StringRecord, name: &str) -> Option<&'r str> {
-        self.columns
-            .get(name)
-            .and_then(|position| record.get(*position))
-            .filter(|value| !is_null(value))
-    }
-
     /// One report line as a FOCUS row. Errors name the CUR column.
     fn convert<'r>(
         &self,
         record: &'r csv::StringRecord,
         line: u64,
     ) -> Result<Row<'r>, Vec<ImportIssue>> {
-        let get = |name: &str| self.get(record, name);
+        let get = |name: &str| self.columns.get(record, name);
         let mut row = Row::new();
         let borrowed = |name: &str| get(name).map(Cow::Borrowed);
         let line_type = get("line_item_line_item_type").unwrap_or_default();
@@ -124,12 +111,7 @@ impl Layout {
 
         row.set(focus_column!("BilledCost"), unblended.map(Cow::Borrowed));
         let effective = effective_cost(line_type, &get).map_err(|(column, value)| {
-            vec![ImportIssue {
-                row: Some(line),
-                column: Some(column.to_owned()),
-                message: format!("`{value}` is not a number"),
-                count: 1,
-            }]
+            native::issue(line, column, format!("`{value}` is not a number"))
         })?;
         row.set(
             focus_column!("EffectiveCost"),
@@ -274,17 +256,17 @@ impl Layout {
                 .map(Cow::Borrowed),
         );
         row.set(focus_column!("Tags"), self.tags(record).map(Cow::Owned));
-        for (name, extension) in [
-            ("identity_line_item_id", "x_LineItemId"),
-            ("line_item_line_item_type", "x_LineItemType"),
-            ("line_item_usage_type", "x_UsageType"),
-            ("line_item_operation", "x_Operation"),
-        ] {
-            if let Some(value) = get(name) {
-                row.extensions
-                    .push((Cow::Borrowed(extension), Cow::Borrowed(value)));
-            }
-        }
+        native::keep(
+            &mut row,
+            &self.columns,
+            record,
+            &[
+                ("identity_line_item_id", "x_LineItemId"),
+                ("line_item_line_item_type", "x_LineItemType"),
+                ("line_item_usage_type", "x_UsageType"),
+                ("line_item_operation", "x_Operation"),
+            ],
+        );
         Ok(row)
     }
 
@@ -295,17 +277,7 @@ impl Layout {
                 .filter(|v| !is_null(v))
                 .map(str::to_owned);
         }
-        let object: serde_json::Map<String, serde_json::Value> = self
-            .tags
-            .iter()
-            .filter_map(|(position, key)| {
-                record
-                    .get(*position)
-                    .filter(|value| !value.is_empty())
-                    .map(|value| (key.clone(), serde_json::Value::from(value)))
-            })
-            .collect();
-        (!object.is_empty()).then(|| serde_json::Value::Object(object).to_string())
+        native::tags(record, &self.tags)
     }
 }
 

@@ -3,13 +3,13 @@
 //! docs/cost/azure.md.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use chrono::{Days, NaiveDate};
 use nimbus_api_types::cost::ImportIssue;
 use rust_decimal::Decimal;
 
-use super::focus::{Converter, Row, is_null};
+use super::focus::{Converter, Row};
+use super::native::{self, Columns};
 use crate::focus_column;
 
 pub const SOURCE: &str = "azure";
@@ -26,17 +26,8 @@ pub fn is_cost_details<'h>(header: impl IntoIterator<Item = &'h str>) -> bool {
 
 #[derive(Debug)]
 pub struct Layout {
-    /// Lower-cased column name → position.
-    columns: HashMap<String, usize>,
-}
-
-fn issue(row: u64, column: &str, message: String) -> Vec<ImportIssue> {
-    vec![ImportIssue {
-        row: Some(row),
-        column: Some(column.to_owned()),
-        message,
-        count: 1,
-    }]
+    /// By lower-cased name.
+    columns: Columns,
 }
 
 /// `9/2/2023` (EA) or `2023-09-02` (MCA, and EA in newer exports).
@@ -61,40 +52,25 @@ impl Layout {
     pub fn from_header<'h>(
         header: impl IntoIterator<Item = &'h str>,
     ) -> Result<Self, Vec<ImportIssue>> {
-        let columns: HashMap<String, usize> = header
-            .into_iter()
-            .enumerate()
-            .map(|(position, name)| {
-                (
-                    name.strip_prefix('\u{feff}')
-                        .unwrap_or(name)
-                        .to_ascii_lowercase(),
-                    position,
-                )
-            })
-            .collect();
-        let required = [
-            "costinbillingcurrency",
-            "date",
-            "billingperiodstartdate",
-            "billingperiodenddate",
-        ];
-        let mut missing: Vec<ImportIssue> = required
-            .iter()
-            .filter(|name| !columns.contains_key(**name))
-            .flat_map(|name| {
-                issue(
-                    1,
-                    name,
-                    "this cost details column is missing from the header".into(),
-                )
-            })
-            .collect();
+        let mut columns = Columns::default();
+        for (position, name) in header.into_iter().enumerate() {
+            let name = name.strip_prefix('\u{feff}').unwrap_or(name);
+            columns.insert(name.to_ascii_lowercase(), position);
+        }
+        let mut missing = columns.missing(
+            &[
+                "costinbillingcurrency",
+                "date",
+                "billingperiodstartdate",
+                "billingperiodenddate",
+            ],
+            "this cost details column is missing from the header",
+        );
         if !["billingcurrencycode", "billingcurrency"]
             .iter()
-            .any(|n| columns.contains_key(*n))
+            .any(|name| columns.contains(name))
         {
-            missing.extend(issue(
+            missing.extend(native::issue(
                 1,
                 "BillingCurrencyCode",
                 "the billing currency column is missing".into(),
@@ -107,25 +83,18 @@ impl Layout {
         }
     }
 
-    fn get<'r>(&self, record: &'r csv::StringRecord, name: &str) -> Option<&'r str> {
-        self.columns
-            .get(name)
-            .and_then(|position| record.get(*position))
-            .filter(|value| !is_null(value))
-    }
-
     /// One export line as a FOCUS row. Errors name the export's column.
     fn convert<'r>(
         &self,
         record: &'r csv::StringRecord,
         line: u64,
     ) -> Result<Row<'r>, Vec<ImportIssue>> {
-        let get = |name: &str| self.get(record, name);
+        let get = |name: &str| self.columns.get(record, name);
         let borrowed = |name: &str| get(name).map(Cow::Borrowed);
         let day = |name: &'static str| -> Result<NaiveDate, Vec<ImportIssue>> {
             let value = get(name).unwrap_or_default();
             date(value).ok_or_else(|| {
-                issue(
+                native::issue(
                     line,
                     name,
                     format!("`{value}` is not a date (M/D/YYYY or YYYY-MM-DD)"),
@@ -172,7 +141,9 @@ impl Layout {
                     (Some(price), Some(quantity)) => number(Some(price))
                         .and_then(|price| price.checked_mul(quantity)?.checked_mul(exchange))
                         .map(|cost| Some(Cow::Owned(cost.normalize().to_string())))
-                        .ok_or_else(|| issue(line, column, format!("`{price}` is not a number"))),
+                        .ok_or_else(|| {
+                            native::issue(line, column, format!("`{price}` is not a number"))
+                        }),
                     _ => Ok(None),
                 }
             };
@@ -333,18 +304,18 @@ impl Layout {
                 }
             }),
         );
-        for (name, extension) in [
-            ("chargetype", "x_ChargeType"),
-            ("pricingmodel", "x_PricingModel"),
-            ("resourcegroup", "x_ResourceGroup"),
-            ("metersubcategory", "x_MeterSubCategory"),
-            ("metername", "x_MeterName"),
-        ] {
-            if let Some(value) = get(name) {
-                row.extensions
-                    .push((Cow::Borrowed(extension), Cow::Borrowed(value)));
-            }
-        }
+        native::keep(
+            &mut row,
+            &self.columns,
+            record,
+            &[
+                ("chargetype", "x_ChargeType"),
+                ("pricingmodel", "x_PricingModel"),
+                ("resourcegroup", "x_ResourceGroup"),
+                ("metersubcategory", "x_MeterSubCategory"),
+                ("metername", "x_MeterName"),
+            ],
+        );
         Ok(row)
     }
 }

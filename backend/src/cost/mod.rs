@@ -9,6 +9,7 @@ pub mod explorer;
 pub mod focus;
 pub mod handlers;
 pub mod import;
+pub mod native;
 pub mod oracle;
 pub mod pgcopy;
 pub mod rates;

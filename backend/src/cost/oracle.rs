@@ -2,13 +2,13 @@
 //! docs/cost/oracle.md.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, Months, NaiveDateTime, TimeZone, Utc};
 use nimbus_api_types::cost::ImportIssue;
 use rust_decimal::Decimal;
 
-use super::focus::{Converter, Row, is_null, parse_timestamp};
+use super::focus::{Converter, Row, parse_timestamp};
+use super::native::{self, Columns};
 use crate::focus_column;
 
 pub const SOURCE: &str = "oracle";
@@ -20,18 +20,9 @@ pub fn is_cost_report<'h>(header: impl IntoIterator<Item = &'h str>) -> bool {
 
 #[derive(Debug)]
 pub struct Layout {
-    columns: HashMap<String, usize>,
+    columns: Columns,
     /// `tags/Namespace.Key` columns: the key after `tags/`.
     tags: Vec<(usize, String)>,
-}
-
-fn issue(row: u64, column: &str, message: String) -> Vec<ImportIssue> {
-    vec![ImportIssue {
-        row: Some(row),
-        column: Some(column.to_owned()),
-        message,
-        count: 1,
-    }]
 }
 
 /// OCI writes interval times as `2023-11-13T10:00Z` (no seconds) as well as with them.
@@ -51,7 +42,7 @@ impl Layout {
     pub fn from_header<'h>(
         header: impl IntoIterator<Item = &'h str>,
     ) -> Result<Self, Vec<ImportIssue>> {
-        let mut columns = HashMap::new();
+        let mut columns = Columns::default();
         let mut tags = Vec::new();
         for (position, name) in header.into_iter().enumerate() {
             let name = name.strip_prefix('\u{feff}').unwrap_or(name);
@@ -62,35 +53,21 @@ impl Layout {
                 }
             }
         }
-        let missing: Vec<ImportIssue> = [
-            "lineItem/tenantId",
-            "lineItem/intervalUsageStart",
-            "lineItem/intervalUsageEnd",
-            "cost/myCost",
-            "cost/currencyCode",
-        ]
-        .iter()
-        .filter(|name| !columns.contains_key(**name))
-        .flat_map(|name| {
-            issue(
-                1,
-                name,
-                "this cost report column is missing from the header".into(),
-            )
-        })
-        .collect();
+        let missing = columns.missing(
+            &[
+                "lineItem/tenantId",
+                "lineItem/intervalUsageStart",
+                "lineItem/intervalUsageEnd",
+                "cost/myCost",
+                "cost/currencyCode",
+            ],
+            "this cost report column is missing from the header",
+        );
         if missing.is_empty() {
             Ok(Self { columns, tags })
         } else {
             Err(missing)
         }
-    }
-
-    fn get<'r>(&self, record: &'r csv::StringRecord, name: &str) -> Option<&'r str> {
-        self.columns
-            .get(name)
-            .and_then(|position| record.get(*position))
-            .filter(|value| !is_null(value))
     }
 
     /// One report line as a FOCUS row. Errors name the report's column.
@@ -99,18 +76,19 @@ impl Layout {
         record: &'r csv::StringRecord,
         line: u64,
     ) -> Result<Row<'r>, Vec<ImportIssue>> {
-        let get = |name: &str| self.get(record, name);
+        let get = |name: &str| self.columns.get(record, name);
         let borrowed = |name: &str| get(name).map(Cow::Borrowed);
         let instant = |name: &'static str| -> Result<DateTime<Utc>, Vec<ImportIssue>> {
             let value = get(name).unwrap_or_default();
-            time(value).ok_or_else(|| issue(line, name, format!("`{value}` is not a date-time")))
+            time(value)
+                .ok_or_else(|| native::issue(line, name, format!("`{value}` is not a date-time")))
         };
         let amount = |name: &'static str| -> Result<Decimal, Vec<ImportIssue>> {
             match get(name) {
                 None => Ok(Decimal::ZERO),
                 Some(value) => Decimal::from_str_exact(value)
                     .or_else(|_| Decimal::from_scientific(value))
-                    .map_err(|_| issue(line, name, format!("`{value}` is not a number"))),
+                    .map_err(|_| native::issue(line, name, format!("`{value}` is not a number"))),
             }
         };
         let mut row = Row::new();
@@ -159,7 +137,7 @@ impl Layout {
             .with_ymd_and_hms(start.year(), start.month(), 1, 0, 0, 0)
             .single()
             .ok_or_else(|| {
-                issue(
+                native::issue(
                     line,
                     "lineItem/intervalUsageStart",
                     "the month is out of range".into(),
@@ -236,32 +214,21 @@ impl Layout {
         ] {
             row.set(column, Some(Cow::Borrowed("Oracle")));
         }
-        row.set(focus_column!("Tags"), self.tags(record).map(Cow::Owned));
-        for (name, extension) in [
-            ("lineItem/referenceNo", "x_ReferenceNo"),
-            ("cost/subscriptionId", "x_SubscriptionId"),
-            ("cost/billingUnitReadable", "x_BillingUnitReadable"),
-        ] {
-            if let Some(value) = get(name) {
-                row.extensions
-                    .push((Cow::Borrowed(extension), Cow::Borrowed(value)));
-            }
-        }
+        row.set(
+            focus_column!("Tags"),
+            native::tags(record, &self.tags).map(Cow::Owned),
+        );
+        native::keep(
+            &mut row,
+            &self.columns,
+            record,
+            &[
+                ("lineItem/referenceNo", "x_ReferenceNo"),
+                ("cost/subscriptionId", "x_SubscriptionId"),
+                ("cost/billingUnitReadable", "x_BillingUnitReadable"),
+            ],
+        );
         Ok(row)
-    }
-
-    fn tags(&self, record: &csv::StringRecord) -> Option<String> {
-        let object: serde_json::Map<String, serde_json::Value> = self
-            .tags
-            .iter()
-            .filter_map(|(position, key)| {
-                record
-                    .get(*position)
-                    .filter(|value| !value.is_empty())
-                    .map(|value| (key.clone(), serde_json::Value::from(value)))
-            })
-            .collect();
-        (!object.is_empty()).then(|| serde_json::Value::Object(object).to_string())
     }
 }
 
