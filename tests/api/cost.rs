@@ -1001,3 +1001,35 @@ async fn costs_in_several_currencies_convert_to_the_reporting_currency_only_with
     let expected = usd_total + eur_total * decimal("1.1") + cad_total * decimal("0.75");
     assert_eq!(decimal(totals[0]["amount"].as_str().unwrap()), expected);
 }
+
+#[tokio::test]
+async fn imports_asking_for_the_same_new_month_at_once_all_get_its_partition() {
+    let app = TestApp::new().await;
+    for month in 1..=4 {
+        let calls = (0..6).map(|_| {
+            let pool = app.db.pool.clone();
+            tokio::spawn(async move {
+                sqlx::query("SELECT cost_line_items_partition_for($1)")
+                    .bind(
+                        format!("2031-{month:02}-15T00:00:00Z")
+                            .parse::<chrono::DateTime<chrono::Utc>>()
+                            .unwrap(),
+                    )
+                    .execute(&pool)
+                    .await
+            })
+        });
+        for call in calls.collect::<Vec<_>>() {
+            call.await
+                .unwrap()
+                .unwrap_or_else(|err| panic!("2031-{month:02}: {err}"));
+        }
+    }
+    let partitions: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE c.relkind = 'r' AND c.relname LIKE 'cost_line_items_2031_%'",
+    )
+    .fetch_one(&mut app.owner().await)
+    .await
+    .unwrap();
+    assert_eq!(partitions, 4);
+}
