@@ -140,6 +140,22 @@ fn by_group(report: &Value) -> BTreeMap<(String, String, String), Decimal> {
         .collect()
 }
 
+/// Uploads a bill that must import (201).
+async fn import_ok(app: &TestApp, actor: &Actor, name: &str, file: &[u8]) {
+    let response = app.upload_bill(&actor.token, name, file).await;
+    assert_eq!(response.status, 201, "{name}: {}", response.text());
+}
+
+/// Billed cost by day, provider and service: the view compared with `expected_by_day`.
+async fn daily_billed(app: &TestApp, actor: &Actor) -> Value {
+    explore(
+        app,
+        actor,
+        "granularity=day&metric=billed&group_by=provider,service",
+    )
+    .await
+}
+
 async fn line_items(app: &TestApp) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM cost_line_items")
         .fetch_one(&mut app.owner().await)
@@ -171,12 +187,7 @@ async fn a_generated_focus_file_imports_to_exactly_its_totals_by_provider_servic
         "empty strings are reported: {warnings:?}"
     );
 
-    let report = explore(
-        &app,
-        &actor,
-        "granularity=day&metric=billed&group_by=provider,service",
-    )
-    .await;
+    let report = daily_billed(&app, &actor).await;
     assert_eq!(by_group(&report), expected_by_day(&charges));
     let total: Decimal = charges.iter().map(|c| decimal(&c.billed)).sum();
     assert_eq!(
@@ -216,10 +227,7 @@ async fn importing_the_same_file_twice_leaves_totals_and_rows_unchanged() {
     let app = TestApp::new().await;
     let actor = finance(&app, "twice").await;
     let file = focus_csv(&charges(300, 1));
-    assert_eq!(
-        app.upload_bill(&actor.token, "a.csv", &file).await.status,
-        201
-    );
+    import_ok(&app, &actor, "a.csv", &file).await;
     let before = explore(&app, &actor, "metric=billed&group_by=service").await;
     let again = app.upload_bill(&actor.token, "a-again.csv", &file).await;
     assert_eq!(again.status, 200, "{}", again.text());
@@ -246,12 +254,7 @@ async fn importing_the_same_file_twice_leaves_totals_and_rows_unchanged() {
 async fn a_restated_file_replaces_its_billing_period_atomically() {
     let app = TestApp::new().await;
     let actor = finance(&app, "restated").await;
-    assert_eq!(
-        app.upload_bill(&actor.token, "v1.csv", &focus_csv(&charges(300, 1)))
-            .await
-            .status,
-        201
-    );
+    import_ok(&app, &actor, "v1.csv", &focus_csv(&charges(300, 1))).await;
     let restated = charges(200, 3);
     let response = app
         .upload_bill(&actor.token, "v2.csv", &focus_csv(&restated))
@@ -262,12 +265,7 @@ async fn a_restated_file_replaces_its_billing_period_atomically() {
         200,
         "the old rows of both units are gone"
     );
-    let report = explore(
-        &app,
-        &actor,
-        "granularity=day&metric=billed&group_by=provider,service",
-    )
-    .await;
+    let report = daily_billed(&app, &actor).await;
     assert_eq!(by_group(&report), expected_by_day(&restated));
 }
 
@@ -276,18 +274,8 @@ async fn a_bad_header_number_or_timestamp_is_rejected_with_its_row_and_column_an
     let app = TestApp::new().await;
     let actor = finance(&app, "rejects").await;
     let good = charges(50, 1);
-    assert_eq!(
-        app.upload_bill(&actor.token, "good.csv", &focus_csv(&good))
-            .await
-            .status,
-        201
-    );
-    let before = explore(
-        &app,
-        &actor,
-        "granularity=day&metric=billed&group_by=provider,service",
-    )
-    .await;
+    import_ok(&app, &actor, "good.csv", &focus_csv(&good)).await;
+    let before = daily_billed(&app, &actor).await;
 
     let text = String::from_utf8(focus_csv(&charges(50, 2))).unwrap();
     let bad_header = text.replacen("BilledCost", "Billed Cost", 1);
@@ -322,15 +310,7 @@ async fn a_bad_header_number_or_timestamp_is_rejected_with_its_row_and_column_an
         50,
         "nothing of the rejected files is visible"
     );
-    assert_eq!(
-        explore(
-            &app,
-            &actor,
-            "granularity=day&metric=billed&group_by=provider,service"
-        )
-        .await,
-        before
-    );
+    assert_eq!(daily_billed(&app, &actor).await, before);
 }
 
 #[tokio::test]
@@ -369,12 +349,7 @@ async fn gzip_compressed_files_import_like_plain_ones() {
         .upload_bill(&actor.token, "bill.csv.gz", &encoder.finish().unwrap())
         .await;
     assert_eq!(response.status, 201, "{}", response.text());
-    let report = explore(
-        &app,
-        &actor,
-        "granularity=day&metric=billed&group_by=provider,service",
-    )
-    .await;
+    let report = daily_billed(&app, &actor).await;
     assert_eq!(by_group(&report), expected_by_day(&charges));
 }
 
@@ -383,12 +358,7 @@ async fn the_explorer_exports_csv_and_refuses_views_it_cannot_answer() {
     let app = TestApp::new().await;
     let actor = finance(&app, "explorer").await;
     let charges = charges(60, 1);
-    assert_eq!(
-        app.upload_bill(&actor.token, "b.csv", &focus_csv(&charges))
-            .await
-            .status,
-        201
-    );
+    import_ok(&app, &actor, "b.csv", &focus_csv(&charges)).await;
     let csv = app
         .call(
             &actor.token,
@@ -450,12 +420,7 @@ async fn an_import_cut_short_by_a_crash_shows_as_failed_once_its_deadline_passed
     .execute(&mut app.owner().await)
     .await
     .unwrap();
-    assert_eq!(
-        app.upload_bill(&actor.token, "next.csv", &focus_csv(&charges(10, 1)))
-            .await
-            .status,
-        201
-    );
+    import_ok(&app, &actor, "next.csv", &focus_csv(&charges(10, 1))).await;
     let history = app
         .call(&actor.token, Method::GET, "/api/v1/cost/imports", None)
         .await
@@ -901,12 +866,7 @@ async fn the_same_month_imported_from_two_formats_is_flagged_as_counted_twice() 
     let focus = String::from_utf8(focus_csv(&charges(4, 1)))
         .unwrap()
         .replace("111122223333", "111111111111");
-    assert_eq!(
-        app.upload_bill(&actor.token, "focus.csv", focus.as_bytes())
-            .await
-            .status,
-        201
-    );
+    import_ok(&app, &actor, "focus.csv", focus.as_bytes()).await;
     let cur = app.upload_bill(&actor.token, "cur.csv", &cur_file()).await;
     assert_eq!(cur.status, 201, "{}", cur.text());
     let warnings = cur.json()["warnings"].clone();

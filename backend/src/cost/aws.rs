@@ -97,8 +97,20 @@ impl Layout {
         }
     }
 
+    fn tags(&self, record: &csv::StringRecord) -> Option<String> {
+        if let Some(position) = self.tags_json {
+            return record
+                .get(position)
+                .filter(|v| !is_null(v))
+                .map(str::to_owned);
+        }
+        native::tags(record, &self.tags)
+    }
+}
+
+impl Converter for Layout {
     /// One report line as a FOCUS row. Errors name the CUR column.
-    fn convert<'r>(
+    fn row<'r>(
         &self,
         record: &'r csv::StringRecord,
         line: u64,
@@ -269,16 +281,6 @@ impl Layout {
         );
         Ok(row)
     }
-
-    fn tags(&self, record: &csv::StringRecord) -> Option<String> {
-        if let Some(position) = self.tags_json {
-            return record
-                .get(position)
-                .filter(|v| !is_null(v))
-                .map(str::to_owned);
-        }
-        native::tags(record, &self.tags)
-    }
 }
 
 /// The amortized cost AWS defines per line type (docs/cost/aws-cur.md); `None` where it is the
@@ -417,16 +419,6 @@ fn service_category(product_code: &str) -> &'static str {
         "AWSDatabaseMigrationSvc" | "AWSApplicationMigrationSvc" => "Migration",
         "AWSAmplify" | "AWSDeviceFarm" => "Mobile",
         _ => "Other",
-    }
-}
-
-impl Converter for Layout {
-    fn row<'r>(
-        &self,
-        record: &'r csv::StringRecord,
-        line: u64,
-    ) -> Result<Row<'r>, Vec<ImportIssue>> {
-        self.convert(record, line)
     }
 }
 

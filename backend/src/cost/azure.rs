@@ -82,9 +82,11 @@ impl Layout {
             Err(missing)
         }
     }
+}
 
+impl Converter for Layout {
     /// One export line as a FOCUS row. Errors name the export's column.
-    fn convert<'r>(
+    fn row<'r>(
         &self,
         record: &'r csv::StringRecord,
         line: u64,
@@ -379,16 +381,6 @@ fn service_category(family: &str) -> &'static str {
         "Migration" => "Migration",
         "Mobile" => "Mobile",
         _ => "Other",
-    }
-}
-
-impl Converter for Layout {
-    fn row<'r>(
-        &self,
-        record: &'r csv::StringRecord,
-        line: u64,
-    ) -> Result<Row<'r>, Vec<ImportIssue>> {
-        self.convert(record, line)
     }
 }
 

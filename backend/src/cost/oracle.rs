@@ -69,9 +69,11 @@ impl Layout {
             Err(missing)
         }
     }
+}
 
+impl Converter for Layout {
     /// One report line as a FOCUS row. Errors name the report's column.
-    fn convert<'r>(
+    fn row<'r>(
         &self,
         record: &'r csv::StringRecord,
         line: u64,
@@ -247,16 +249,6 @@ fn service_category(service: &str) -> &'static str {
         "VAULT" | "KEY_MANAGEMENT" | "CLOUD_GUARD" => "Security",
         "IDENTITY" => "Identity",
         _ => "Other",
-    }
-}
-
-impl Converter for Layout {
-    fn row<'r>(
-        &self,
-        record: &'r csv::StringRecord,
-        line: u64,
-    ) -> Result<Row<'r>, Vec<ImportIssue>> {
-        self.convert(record, line)
     }
 }
 
