@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::CostImportId;
+use crate::ids::{AllocationRuleId, CostImportId, ProjectId};
 
 /// Where an import stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,4 +191,84 @@ pub struct CostRate {
 pub struct RatesImported {
     /// Rates added or replaced.
     pub rates: u64,
+}
+
+/// Which line items an allocation rule matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(tag = "field", rename_all = "snake_case")]
+pub enum AllocationMatch {
+    /// `SubAccountId` equals `value`.
+    SubAccount { value: String },
+    /// `BillingAccountId` equals `value`.
+    BillingAccount { value: String },
+    /// The tag `key` has exactly `value` (tags are compared verbatim).
+    Tag { key: String, value: String },
+    /// `ResourceId` matches `pattern`: `*` is any text, `?` one character, the rest literal.
+    ResourceId { pattern: String },
+}
+
+/// How a shared cost is divided between its projects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SplitMethod {
+    /// The same share to each project.
+    Even,
+    /// In proportion to each project's directly allocated cost of the same month and currency
+    /// (evenly when none of them has any).
+    Proportional,
+}
+
+/// Where a rule puts the cost it matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AllocationTarget {
+    /// All of it to one project.
+    Project { project_id: ProjectId },
+    /// Shared between two or more projects.
+    Shared {
+        method: SplitMethod,
+        project_ids: Vec<ProjectId>,
+    },
+}
+
+/// A rule to create or replace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct AllocationRuleInput {
+    pub name: String,
+    /// Rules are tried from the lowest priority number up; the first match wins.
+    pub priority: i32,
+    #[serde(rename = "match")]
+    pub matches: AllocationMatch,
+    pub target: AllocationTarget,
+}
+
+/// An allocation rule of the tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct AllocationRule {
+    pub id: AllocationRuleId,
+    pub name: String,
+    pub priority: i32,
+    #[serde(rename = "match")]
+    pub matches: AllocationMatch,
+    pub target: AllocationTarget,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What one allocation run did: every daily rollup of the months it covered was recomputed
+/// from the line items and the rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct AllocationRun {
+    /// Billing months recomputed.
+    pub months: i64,
+    /// Daily rollup rows written.
+    pub rollup_rows: i64,
+    /// Line items no rule matched (shown as the `unallocated` project).
+    pub unallocated_line_items: i64,
 }

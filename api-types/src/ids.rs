@@ -35,4 +35,5 @@ typed_id! {
     ApiTokenId: "An API token (never its secret).",
     SessionId: "A signed-in session of a user.",
     CostImportId: "One attempt to import a bill file.",
+    AllocationRuleId: "A rule that allocates matching costs to projects.",
 }

@@ -174,6 +174,16 @@ async fn objects_of_b(
             .await,
         "/id",
     );
+    let rule = created(
+        app.call(
+            &owner.token,
+            Method::POST,
+            "/api/v1/cost/allocation/rules",
+            Some(valid_body("cost/allocation/rules", &project).unwrap()),
+        )
+        .await,
+        "/id",
+    );
     let jwt = app.post_json("/api/v1/auth/token", json!({"grant_type": "password", "email": owner.email, "password": nimbus_tests::PASSWORD, "tenant": "tenant-b"})).await;
     let access = jwt.json()["access_token"].as_str().unwrap().to_owned();
     let sessions = app
@@ -190,7 +200,8 @@ async fn objects_of_b(
         ("sessions", session),
         ("users", member.user.to_string()),
         ("tenants", owner.tenant.to_string()),
-        ("cost", import),
+        ("cost/imports", import),
+        ("cost/allocation/rules", rule),
     ])
 }
 
@@ -204,6 +215,7 @@ async fn snapshot(app: &TestApp, owner: &Actor) -> Vec<Value> {
         "/api/v1/role-bindings",
         "/api/v1/users",
         "/api/v1/api-tokens",
+        "/api/v1/cost/allocation/rules",
     ] {
         let response = app.call(&owner.token, Method::GET, path, None).await;
         assert_eq!(response.status, 200, "{path}");
@@ -222,10 +234,14 @@ async fn snapshot(app: &TestApp, owner: &Actor) -> Vec<Value> {
     seen
 }
 
-fn valid_body(collection: &str) -> Option<Value> {
+/// A body the route would accept, so that only the id can make it fail.
+fn valid_body(collection: &str, project: &str) -> Option<Value> {
     Some(match collection {
         "projects" | "tenants" => json!({"name": "hijacked"}),
         "users" => json!({"disabled": true}),
+        "cost/allocation/rules" => json!({"name": "b-rule", "priority": 1,
+            "match": {"field": "sub_account", "value": "b"},
+            "target": {"kind": "project", "project_id": project}}),
         _ => json!({}),
     })
 }
@@ -255,14 +271,14 @@ async fn tenant_a_using_tenant_b_ids_gets_404_on_every_route_and_b_is_unchanged(
         };
         let collection = path
             .trim_start_matches("/api/v1/")
-            .split('/')
+            .split("/{id}")
             .next()
             .unwrap();
         let id = ids
             .get(collection)
             .unwrap_or_else(|| panic!("add an object of tenant B for {path} to this test"));
         let body = matches!(method, Method::PATCH | Method::PUT | Method::POST)
-            .then(|| valid_body(collection))
+            .then(|| valid_body(collection, &ids["projects"]))
             .flatten();
         let response = app
             .call(&a.token, method.clone(), &concrete(&path, id), body)

@@ -1,6 +1,7 @@
 //! The Nimbus API suite: one binary, real PostgreSQL, each test with its own database.
 
 mod access;
+mod allocation;
 mod audit;
 mod auth;
 mod browser;

@@ -10,13 +10,14 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use nimbus_api_types::ErrorCode;
-use nimbus_api_types::ids::TenantId;
+use nimbus_api_types::ids::{ProjectId, TenantId};
 use nimbus_api_types::rbac::Permission;
 
 use super::principal::{self, Principal};
 use crate::audit::{Entry, Outcome};
 use crate::error::AppError;
 use crate::http::REQUEST_ID;
+use crate::rbac::policy::Scope;
 use crate::state::AppState;
 
 /// Where a request came from, for the audit log and the rate limiters.
@@ -204,6 +205,42 @@ impl<P> Can<P> {
             target,
             Outcome::Success,
         )
+    }
+}
+
+/// A caller holding `P` across its tenant, or — for an API token limited to one project —
+/// in that project. The handler must confine what it reads to `project` when it is set.
+pub struct CanInScope<P> {
+    pub principal: Principal,
+    pub tenant: TenantId,
+    /// The one project the caller is limited to, if any.
+    pub project: Option<ProjectId>,
+    pub meta: RequestMeta,
+    required: PhantomData<P>,
+}
+
+impl<P: RequiredPermission> FromRequestParts<AppState> for CanInScope<P> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let Authenticated { principal, meta } =
+            Authenticated::from_request_parts(parts, state).await?;
+        let tenant = principal.tenant.ok_or_else(no_tenant)?;
+        let project = principal.project;
+        let scope = project.map_or(Scope::Tenant, Scope::Project);
+        if !principal.authority.allows(P::PERMISSION, scope) {
+            return Err(AppError::new(
+                ErrorCode::Forbidden,
+                format!("this needs the `{}` permission", P::PERMISSION),
+            ));
+        }
+        Ok(Self {
+            principal,
+            tenant,
+            project,
+            meta,
+            required: PhantomData,
+        })
     }
 }
 

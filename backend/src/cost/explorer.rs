@@ -48,6 +48,7 @@ pub struct ExplorerQuery {
     pub service_category: Option<String>,
     pub region: Option<String>,
     pub charge_category: Option<String>,
+    /// A project id, or `unallocated` for costs no allocation rule matched.
     pub project: Option<String>,
 }
 
@@ -145,17 +146,18 @@ impl ExplorerQuery {
     }
 }
 
-/// The rollup column of a dimension, as text. Only these fixed names reach the SQL.
+/// The rollup expression of a dimension, as text. Only these fixed names reach the SQL. Costs
+/// no allocation rule matched are the project `unallocated`.
 const fn column(dimension: CostDimension) -> &'static str {
     match dimension {
-        CostDimension::Provider => "provider",
-        CostDimension::BillingAccount => "billing_account_id",
-        CostDimension::SubAccount => "sub_account_id",
-        CostDimension::Service => "service_name",
-        CostDimension::ServiceCategory => "service_category",
-        CostDimension::Region => "region_id",
-        CostDimension::ChargeCategory => "charge_category",
-        CostDimension::Project => "project_id::text",
+        CostDimension::Provider => "d.provider",
+        CostDimension::BillingAccount => "d.billing_account_id",
+        CostDimension::SubAccount => "d.sub_account_id",
+        CostDimension::Service => "d.service_name",
+        CostDimension::ServiceCategory => "d.service_category",
+        CostDimension::Region => "d.region_id",
+        CostDimension::ChargeCategory => "d.charge_category",
+        CostDimension::Project => "coalesce(d.project_id::text, 'unallocated')",
     }
 }
 
@@ -186,7 +188,7 @@ fn conditions(view: &View) -> String {
         metric_column(view.metric)
     );
     for (i, (dimension, _)) in view.filters.iter().enumerate() {
-        sql.push_str(&format!(" AND d.{} = ${}", column(*dimension), i + 6));
+        sql.push_str(&format!(" AND {} = ${}", column(*dimension), i + 6));
     }
     sql
 }
@@ -271,7 +273,7 @@ pub async fn report(
         .group_by
         .iter()
         .enumerate()
-        .map(|(i, d)| format!(", d.{} AS g{i}", column(*d)))
+        .map(|(i, d)| format!(", {} AS g{i}", column(*d)))
         .collect();
     let metric = format!("d.{}", metric_column(view.metric));
     let (currency, amount, join) = match target {

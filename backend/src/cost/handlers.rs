@@ -7,16 +7,20 @@ use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use nimbus_api_types::ErrorCode;
-use nimbus_api_types::cost::{CostImport, CostReport, ImportStatus};
+use nimbus_api_types::cost::{
+    AllocationRule, AllocationRuleInput, AllocationRun, CostImport, CostReport, ImportStatus,
+};
 use nimbus_api_types::identity::Page;
-use nimbus_api_types::ids::CostImportId;
+use nimbus_api_types::ids::{AllocationRuleId, CostImportId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::explorer::{self, ExplorerQuery};
 use super::import::{self, BillFile, Importer, Quiet};
-use super::{rates, repo};
-use crate::auth::extract::{Can, perm};
+use super::{allocation, rates, repo};
+use crate::audit;
+use crate::auth::extract::{Can, CanInScope, perm};
+use crate::db;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::paging::PageQuery;
@@ -28,6 +32,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_imports))
         .routes(routes!(get_import))
         .routes(routes!(rates::import_rates, rates::list_rates))
+        .routes(routes!(list_rules, create_rule))
+        .routes(routes!(replace_rule, delete_rule))
+        .routes(routes!(run_allocation))
 }
 
 /// Routes that take bill files: layered with their own body limit and deadline (`cost.*`).
@@ -180,21 +187,158 @@ pub async fn get_import(
 /// Costs over time from the daily rollups: `from`/`to` (half-open dates, days in the tenant's
 /// time zone), `granularity`, `metric`, up to two `group_by` dimensions, one filter value per
 /// dimension, `format=csv` to download. Each row is in one currency: costs in different
-/// currencies are never added together.
+/// currencies are never added together. A token limited to one project sees that project's
+/// allocated costs only.
 #[utoipa::path(get, path = "/api/v1/cost", tag = "cost", params(ExplorerQuery),
     security(("session" = ["cost:read"]), ("bearer" = ["cost:read"])),
     responses((status = 200, description = "The costs (JSON, or CSV with format=csv)", body = CostReport)))]
 pub async fn explore(
     State(state): State<AppState>,
-    caller: Can<perm::CostRead>,
+    caller: CanInScope<perm::CostRead>,
     Query(query): Query<ExplorerQuery>,
 ) -> Result<Response, AppError> {
     let view = query.view()?;
-    let report =
-        explorer::report(&state.db, caller.tenant, caller.principal.project, &view).await?;
+    let report = explorer::report(&state.db, caller.tenant, caller.project, &view).await?;
     if query.wants_csv() {
         explorer::to_csv(&report)
     } else {
         Ok(Json(report).into_response())
     }
+}
+
+fn no_such_rule() -> AppError {
+    AppError::new(ErrorCode::NotFound, "no such allocation rule")
+}
+
+/// The tenant's allocation rules in the order they are tried (lowest priority number first).
+#[utoipa::path(get, path = "/api/v1/cost/allocation/rules", tag = "cost", params(PageQuery),
+    security(("session" = ["cost:read"]), ("bearer" = ["cost:read"])),
+    responses((status = 200, description = "One page of rules", body = Page<AllocationRule>)))]
+pub async fn list_rules(
+    State(state): State<AppState>,
+    caller: Can<perm::CostRead>,
+    Query(paging): Query<PageQuery>,
+) -> Result<Json<Page<AllocationRule>>, AppError> {
+    let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
+    let rules = allocation::list(
+        &mut tx,
+        caller.tenant,
+        paging.after_key::<i32>()?,
+        paging.fetch_limit()?,
+    )
+    .await?;
+    db::finish_read(tx);
+    Ok(Json(paging.page(rules, |rule| rule.priority.to_string())?))
+}
+
+/// Saves a rule and reallocates every month of the ledger in the same transaction, so the
+/// explorer never shows costs allocated by a rule set that no longer exists.
+async fn save_rule(
+    state: &AppState,
+    caller: &Can<perm::CostWrite>,
+    id: Option<AllocationRuleId>,
+    input: &AllocationRuleInput,
+) -> Result<AllocationRule, AppError> {
+    let checked = allocation::check(input)?;
+    let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
+    allocation::lock(&mut tx, caller.tenant).await?;
+    let rule = allocation::save(&mut tx, caller.tenant, id, &checked)
+        .await?
+        .ok_or_else(no_such_rule)?;
+    let months = allocation::months_with_costs(&mut tx, caller.tenant).await?;
+    let run = allocation::run(&mut tx, caller.tenant, &months).await?;
+    let action = if id.is_some() {
+        "cost.allocation_rule.update"
+    } else {
+        "cost.allocation_rule.create"
+    };
+    let mut entry = caller.audit(action, format!("allocation_rule:{}", rule.id));
+    entry.details = serde_json::json!({ "rule": rule, "run": run });
+    audit::record(&mut tx, &entry).await?;
+    tx.commit().await?;
+    Ok(rule)
+}
+
+/// Creates a rule; the ledger is reallocated with it before the answer.
+#[utoipa::path(post, path = "/api/v1/cost/allocation/rules", tag = "cost",
+    request_body = AllocationRuleInput,
+    security(("session" = ["cost:write"]), ("bearer" = ["cost:write"])),
+    responses(
+        (status = 201, description = "Created, and the ledger reallocated", body = AllocationRule),
+        (status = 409, description = "Another rule has this priority", body = nimbus_api_types::ErrorBody),
+        (status = 422, description = "Invalid rule or unknown project", body = nimbus_api_types::ErrorBody),
+    ))]
+pub async fn create_rule(
+    State(state): State<AppState>,
+    caller: Can<perm::CostWrite>,
+    Json(input): Json<AllocationRuleInput>,
+) -> Result<(StatusCode, Json<AllocationRule>), AppError> {
+    let rule = save_rule(&state, &caller, None, &input).await?;
+    Ok((StatusCode::CREATED, Json(rule)))
+}
+
+/// Replaces a rule's definition; the ledger is reallocated before the answer.
+#[utoipa::path(put, path = "/api/v1/cost/allocation/rules/{id}", tag = "cost",
+    request_body = AllocationRuleInput,
+    params(("id" = AllocationRuleId, Path, description = "The rule")),
+    security(("session" = ["cost:write"]), ("bearer" = ["cost:write"])),
+    responses(
+        (status = 200, description = "Replaced, and the ledger reallocated", body = AllocationRule),
+        (status = 404, description = "No such rule", body = nimbus_api_types::ErrorBody),
+        (status = 409, description = "Another rule has this priority", body = nimbus_api_types::ErrorBody),
+    ))]
+pub async fn replace_rule(
+    State(state): State<AppState>,
+    caller: Can<perm::CostWrite>,
+    Path(id): Path<AllocationRuleId>,
+    Json(input): Json<AllocationRuleInput>,
+) -> Result<Json<AllocationRule>, AppError> {
+    Ok(Json(save_rule(&state, &caller, Some(id), &input).await?))
+}
+
+/// Deletes a rule; what it allocated is reallocated by the remaining rules before the answer.
+#[utoipa::path(delete, path = "/api/v1/cost/allocation/rules/{id}", tag = "cost",
+    params(("id" = AllocationRuleId, Path, description = "The rule")),
+    security(("session" = ["cost:write"]), ("bearer" = ["cost:write"])),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such rule", body = nimbus_api_types::ErrorBody)))]
+pub async fn delete_rule(
+    State(state): State<AppState>,
+    caller: Can<perm::CostWrite>,
+    Path(id): Path<AllocationRuleId>,
+) -> Result<StatusCode, AppError> {
+    let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
+    allocation::lock(&mut tx, caller.tenant).await?;
+    if !allocation::delete(&mut tx, caller.tenant, id).await? {
+        return Err(no_such_rule());
+    }
+    let months = allocation::months_with_costs(&mut tx, caller.tenant).await?;
+    let run = allocation::run(&mut tx, caller.tenant, &months).await?;
+    let mut entry = caller.audit(
+        "cost.allocation_rule.delete",
+        format!("allocation_rule:{id}"),
+    );
+    entry.details = serde_json::json!({ "run": run });
+    audit::record(&mut tx, &entry).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Reallocates every month of the ledger with the current rules. Idempotent: a second run
+/// writes the same rollups.
+#[utoipa::path(post, path = "/api/v1/cost/allocation/run", tag = "cost",
+    security(("session" = ["cost:write"]), ("bearer" = ["cost:write"])),
+    responses((status = 200, description = "What the run recomputed", body = AllocationRun)))]
+pub async fn run_allocation(
+    State(state): State<AppState>,
+    caller: Can<perm::CostWrite>,
+) -> Result<Json<AllocationRun>, AppError> {
+    let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
+    allocation::lock(&mut tx, caller.tenant).await?;
+    let months = allocation::months_with_costs(&mut tx, caller.tenant).await?;
+    let run = allocation::run(&mut tx, caller.tenant, &months).await?;
+    let mut entry = caller.audit("cost.allocation.run", String::new());
+    entry.details = serde_json::json!({ "run": run });
+    audit::record(&mut tx, &entry).await?;
+    tx.commit().await?;
+    Ok(Json(run))
 }

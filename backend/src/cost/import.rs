@@ -28,6 +28,7 @@ use nimbus_api_types::cost::{CostImport, ImportIssue, ImportStatus};
 use nimbus_api_types::ids::{CostImportId, TenantId};
 use sqlx::PgPool;
 
+use super::allocation;
 use super::focus::{COLUMN_COUNT, Converter, Encoder, Layout, Parsed, RowErrors, Unit, Warnings};
 use super::pgcopy;
 use super::repo;
@@ -300,11 +301,13 @@ async fn run(
         .iter()
         .map(|(unit, rows)| (unit, *rows))
         .collect();
-    let months: BTreeSet<DateTime<Utc>> = units
+    let months: Vec<DateTime<Utc>> = units
         .iter()
         .filter_map(|(unit, _)| month_of(unit.billing_period_start))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
-    for month in months {
+    for &month in &months {
         repo::ensure_partition(pool, month).await?;
     }
     if !repo::try_lock_units(&mut tx, importer.tenant, source, &units).await? {
@@ -343,12 +346,21 @@ async fn run(
     repo::insert_staged(&mut tx).await?;
     let replaced =
         repo::replace_units(&mut tx, importer.tenant, source, id, &units, &file.sha256).await?;
-    let time_zone = repo::time_zone(&mut tx, importer.tenant).await?;
-    repo::delete_rollups(&mut tx, importer.tenant, source, &units).await?;
-    if staged.rollup.is_exact() {
-        repo::insert_rollups(&mut tx, importer.tenant, source, &staged.rollup, &time_zone).await?;
+    // With allocation rules, the months' rollups are recomputed with the rules (a shared cost
+    // split in proportion depends on every unit of the month); without, the sums made while
+    // reading are the rollups.
+    allocation::lock(&mut tx, importer.tenant).await?;
+    if allocation::has_rules(&mut tx, importer.tenant).await? {
+        allocation::run(&mut tx, importer.tenant, &months).await?;
     } else {
-        repo::rollups_from_stage(&mut tx, &time_zone).await?;
+        let time_zone = repo::time_zone(&mut tx, importer.tenant).await?;
+        repo::delete_rollups(&mut tx, importer.tenant, source, &units).await?;
+        if staged.rollup.is_exact() {
+            repo::insert_rollups(&mut tx, importer.tenant, source, &staged.rollup, &time_zone)
+                .await?;
+        } else {
+            repo::rollups_from_stage(&mut tx, &time_zone).await?;
+        }
     }
     let import = repo::finish_in(
         &mut tx,

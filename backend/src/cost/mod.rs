@@ -2,6 +2,7 @@
 //! data, `import` the pipeline that brings files in, `repo` its SQL, `explorer` the reads,
 //! `handlers` the API and `command` the `nimbus import-bill` CLI.
 
+pub mod allocation;
 pub mod aws;
 pub mod azure;
 pub mod command;

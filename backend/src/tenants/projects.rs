@@ -176,7 +176,14 @@ pub async fn delete(
         id.0
     )
     .execute(&mut *tx)
-    .await?;
+    .await
+    .map_err(|err| match &err {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => AppError::new(
+            ErrorCode::Conflict,
+            "the project is the target of a cost allocation rule; change or delete the rule first",
+        ),
+        _ => err.into(),
+    })?;
     if done.rows_affected() == 0 {
         return Err(no_such_project());
     }
