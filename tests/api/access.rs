@@ -178,8 +178,8 @@ async fn objects_of_b(
         app.call(
             &owner.token,
             Method::POST,
-            "/api/v1/cost/allocation/rules",
-            Some(valid_body("cost/allocation/rules", &project).unwrap()),
+            "/api/v1/cost/allocation-rules",
+            Some(valid_body("cost/allocation-rules", &project).unwrap()),
         )
         .await,
         "/id",
@@ -201,7 +201,7 @@ async fn objects_of_b(
         ("users", member.user.to_string()),
         ("tenants", owner.tenant.to_string()),
         ("cost/imports", import),
-        ("cost/allocation/rules", rule),
+        ("cost/allocation-rules", rule),
     ])
 }
 
@@ -215,7 +215,7 @@ async fn snapshot(app: &TestApp, owner: &Actor) -> Vec<Value> {
         "/api/v1/role-bindings",
         "/api/v1/users",
         "/api/v1/api-tokens",
-        "/api/v1/cost/allocation/rules",
+        "/api/v1/cost/allocation-rules",
     ] {
         let response = app.call(&owner.token, Method::GET, path, None).await;
         assert_eq!(response.status, 200, "{path}");
@@ -239,7 +239,7 @@ fn valid_body(collection: &str, project: &str) -> Option<Value> {
     Some(match collection {
         "projects" | "tenants" => json!({"name": "hijacked"}),
         "users" => json!({"disabled": true}),
-        "cost/allocation/rules" => json!({"name": "b-rule", "priority": 1,
+        "cost/allocation-rules" => json!({"name": "b-rule", "priority": 1,
             "match": {"field": "sub_account", "value": "b"},
             "target": {"kind": "project", "project_id": project}}),
         _ => json!({}),

@@ -87,7 +87,7 @@ async fn create_rule(app: &TestApp, actor: &Actor, rule: Value) -> Value {
         .call(
             &actor.token,
             Method::POST,
-            "/api/v1/cost/allocation/rules",
+            "/api/v1/cost/allocation-rules",
             Some(rule),
         )
         .await;
@@ -159,7 +159,7 @@ async fn rules_allocate_costs_to_projects_in_priority_order_and_split_shared_cos
             .call(
                 &finance.token,
                 Method::POST,
-                "/api/v1/cost/allocation/run",
+                "/api/v1/cost/allocation-rules/run",
                 None,
             )
             .await;
@@ -195,7 +195,7 @@ async fn rules_allocate_costs_to_projects_in_priority_order_and_split_shared_cos
         .call(
             &finance.token,
             Method::PUT,
-            &format!("/api/v1/cost/allocation/rules/{shared_id}"),
+            &format!("/api/v1/cost/allocation-rules/{shared_id}"),
             Some(json!({"name": "network", "priority": 30,
                 "match": {"field": "resource_id", "pattern": "nat-*"},
                 "target": {"kind": "shared", "method": "even", "project_ids": [a, b, c]}})),
@@ -256,7 +256,7 @@ async fn rules_allocate_costs_to_projects_in_priority_order_and_split_shared_cos
     );
 
     let refused = app
-        .call(&scoped, Method::POST, "/api/v1/cost/allocation/run", None)
+        .call(&scoped, Method::POST, "/api/v1/cost/allocation-rules/run", None)
         .await;
     assert_eq!(
         refused.status, 403,
@@ -268,7 +268,7 @@ async fn rules_allocate_costs_to_projects_in_priority_order_and_split_shared_cos
         .call(
             &finance.token,
             Method::GET,
-            "/api/v1/cost/allocation/rules",
+            "/api/v1/cost/allocation-rules",
             None,
         )
         .await
@@ -285,7 +285,7 @@ async fn rules_allocate_costs_to_projects_in_priority_order_and_split_shared_cos
         .call(
             &finance.token,
             Method::DELETE,
-            &format!("/api/v1/cost/allocation/rules/{first}"),
+            &format!("/api/v1/cost/allocation-rules/{first}"),
             None,
         )
         .await;
@@ -316,7 +316,7 @@ async fn invalid_rules_are_refused_with_reasons_and_a_rules_project_cannot_be_de
         app.call(
             &owner.token,
             Method::POST,
-            "/api/v1/cost/allocation/rules",
+            "/api/v1/cost/allocation-rules",
             Some(rule),
         )
     };
@@ -356,7 +356,7 @@ async fn invalid_rules_are_refused_with_reasons_and_a_rules_project_cannot_be_de
         .call(
             &owner.token,
             Method::DELETE,
-            &format!("/api/v1/cost/allocation/rules/{}", uuid::Uuid::new_v4()),
+            &format!("/api/v1/cost/allocation-rules/{}", uuid::Uuid::new_v4()),
             None,
         )
         .await;

@@ -211,7 +211,7 @@ fn no_such_rule() -> AppError {
 }
 
 /// The tenant's allocation rules in the order they are tried (lowest priority number first).
-#[utoipa::path(get, path = "/api/v1/cost/allocation/rules", tag = "cost", params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/cost/allocation-rules", tag = "cost", params(PageQuery),
     security(("session" = ["cost:read"]), ("bearer" = ["cost:read"])),
     responses((status = 200, description = "One page of rules", body = Page<AllocationRule>)))]
 pub async fn list_rules(
@@ -260,7 +260,7 @@ async fn save_rule(
 }
 
 /// Creates a rule; the ledger is reallocated with it before the answer.
-#[utoipa::path(post, path = "/api/v1/cost/allocation/rules", tag = "cost",
+#[utoipa::path(post, path = "/api/v1/cost/allocation-rules", tag = "cost",
     request_body = AllocationRuleInput,
     security(("session" = ["cost:write"]), ("bearer" = ["cost:write"])),
     responses(
@@ -278,7 +278,7 @@ pub async fn create_rule(
 }
 
 /// Replaces a rule's definition; the ledger is reallocated before the answer.
-#[utoipa::path(put, path = "/api/v1/cost/allocation/rules/{id}", tag = "cost",
+#[utoipa::path(put, path = "/api/v1/cost/allocation-rules/{id}", tag = "cost",
     request_body = AllocationRuleInput,
     params(("id" = AllocationRuleId, Path, description = "The rule")),
     security(("session" = ["cost:write"]), ("bearer" = ["cost:write"])),
@@ -297,7 +297,7 @@ pub async fn replace_rule(
 }
 
 /// Deletes a rule; what it allocated is reallocated by the remaining rules before the answer.
-#[utoipa::path(delete, path = "/api/v1/cost/allocation/rules/{id}", tag = "cost",
+#[utoipa::path(delete, path = "/api/v1/cost/allocation-rules/{id}", tag = "cost",
     params(("id" = AllocationRuleId, Path, description = "The rule")),
     security(("session" = ["cost:write"]), ("bearer" = ["cost:write"])),
     responses((status = 204, description = "Deleted"), (status = 404, description = "No such rule", body = nimbus_api_types::ErrorBody)))]
@@ -325,7 +325,7 @@ pub async fn delete_rule(
 
 /// Reallocates every month of the ledger with the current rules. Idempotent: a second run
 /// writes the same rollups.
-#[utoipa::path(post, path = "/api/v1/cost/allocation/run", tag = "cost",
+#[utoipa::path(post, path = "/api/v1/cost/allocation-rules/run", tag = "cost",
     security(("session" = ["cost:write"]), ("bearer" = ["cost:write"])),
     responses((status = 200, description = "What the run recomputed", body = AllocationRun)))]
 pub async fn run_allocation(
