@@ -272,3 +272,80 @@ pub struct AllocationRun {
     /// Line items no rule matched (shown as the `unallocated` project).
     pub unallocated_line_items: i64,
 }
+
+/// An amount on one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct DailyAmount {
+    pub day: NaiveDate,
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub amount: Decimal,
+}
+
+/// The spend forecast of one scope in one currency (effective cost).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Forecast {
+    pub currency: String,
+    /// The first forecast day: today, or the day after the last billed day if bills lag.
+    pub as_of: NaiveDate,
+    /// Actual spend of the month before `as_of`.
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub month_to_date: Decimal,
+    /// Month to date plus the forecast of the month's remaining days.
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub month_end: Decimal,
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub next_month: Decimal,
+    /// The forecast of each day from `as_of` to the end of next month.
+    pub daily: Vec<DailyAmount>,
+}
+
+/// Forecasts of a scope, one per currency its costs are billed in (never summed across them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ForecastReport {
+    /// The project, or none for the whole tenant.
+    pub project_id: Option<ProjectId>,
+    /// `weekday_seasonal`: each weekday's mean spend over the last four weeks.
+    pub method: String,
+    pub forecasts: Vec<Forecast>,
+}
+
+/// How far the forecast was off on a scope's history: mean absolute percentage errors (percent),
+/// `None` where nothing could be evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct BacktestReport {
+    pub currency: String,
+    pub days_evaluated: usize,
+    pub months_evaluated: usize,
+    /// Each day forecast from the days before it.
+    #[cfg_attr(feature = "server", schema(value_type = Option<String>))]
+    pub daily_mape: Option<Decimal>,
+    /// The same with a flat run-rate (no weekday seasonality): the baseline.
+    #[cfg_attr(feature = "server", schema(value_type = Option<String>))]
+    pub daily_mape_flat: Option<Decimal>,
+    /// Each whole month forecast on its first day.
+    #[cfg_attr(feature = "server", schema(value_type = Option<String>))]
+    pub next_month_mape: Option<Decimal>,
+    /// Each whole month's total forecast on its 15th.
+    #[cfg_attr(feature = "server", schema(value_type = Option<String>))]
+    pub month_end_mape: Option<Decimal>,
+}
+
+impl BacktestReport {
+    /// Nothing to evaluate.
+    #[must_use]
+    pub fn empty(currency: &str) -> Self {
+        Self {
+            currency: currency.to_owned(),
+            days_evaluated: 0,
+            months_evaluated: 0,
+            daily_mape: None,
+            daily_mape_flat: None,
+            next_month_mape: None,
+            month_end_mape: None,
+        }
+    }
+}

@@ -56,6 +56,16 @@ enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Replay the spend forecast over a tenant's cost history and print its error (MAPE), one
+    /// line per billing currency.
+    ForecastBacktest {
+        /// The tenant's slug.
+        #[arg(long, value_name = "SLUG")]
+        tenant: String,
+        /// Only this project's allocated costs [default: the whole tenant].
+        #[arg(long, value_name = "PROJECT_ID")]
+        project: Option<nimbus_api_types::ids::ProjectId>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,7 +195,10 @@ fn report(failure: &Failure) -> ExitCode {
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let listen = match &cli.command {
         Command::Serve { listen } => listen.clone(),
-        Command::Migrate | Command::Admin(_) | Command::ImportBill { .. } => None,
+        Command::Migrate
+        | Command::Admin(_)
+        | Command::ImportBill { .. }
+        | Command::ForecastBacktest { .. } => None,
     };
     let overrides = Overrides {
         listen,
@@ -194,9 +207,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     let process = match cli.command {
         Command::Serve { .. } => crate::telemetry::Process::Server,
-        Command::Migrate | Command::Admin(_) | Command::ImportBill { .. } => {
-            crate::telemetry::Process::Command
-        }
+        Command::Migrate
+        | Command::Admin(_)
+        | Command::ImportBill { .. }
+        | Command::ForecastBacktest { .. } => crate::telemetry::Process::Command,
     };
     crate::telemetry::init(config.log_format, process);
     match cli.command {
@@ -211,6 +225,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::ImportBill { tenant, files } => {
             with_database(&config, async |pool| {
                 crate::cost::command::import_bill(&config, pool, &tenant, files).await
+            })
+            .await
+        }
+        Command::ForecastBacktest { tenant, project } => {
+            with_database(&config, async |pool| {
+                crate::cost::command::forecast_backtest(pool, &tenant, project).await
             })
             .await
         }

@@ -256,7 +256,12 @@ async fn rules_allocate_costs_to_projects_in_priority_order_and_split_shared_cos
     );
 
     let refused = app
-        .call(&scoped, Method::POST, "/api/v1/cost/allocation-rules/run", None)
+        .call(
+            &scoped,
+            Method::POST,
+            "/api/v1/cost/allocation-rules/run",
+            None,
+        )
         .await;
     assert_eq!(
         refused.status, 403,

@@ -680,3 +680,51 @@ async fn import_bill_prints_a_line_per_file_and_exits_1_when_one_is_rejected() {
     let unknown = run(&mut command(&["import-bill", "--tenant", "nobody", good]).await).await;
     assert_one_line_failure(&unknown, 2, "no tenant has the slug `nobody`");
 }
+
+#[tokio::test]
+async fn forecast_backtest_prints_the_forecasts_error_on_the_tenants_history() {
+    let dir = data_dir();
+    let command = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let dir = dir.path().to_owned();
+        async move {
+            let mut command = nimbus().await;
+            command.args(&args).arg("--data-dir").arg(&dir);
+            command
+        }
+    };
+    let created =
+        run(&mut command(&["admin", "create-tenant", "--slug", "acme", "--name", "Acme"]).await)
+            .await;
+    assert!(created.status.success());
+    let empty = run(&mut command(&["forecast-backtest", "--tenant", "acme"]).await).await;
+    assert_one_line_failure(&empty, 1, "no costs to backtest");
+    let bill = dir.path().join("history.csv");
+    let day = |text: &str| text.parse::<chrono::NaiveDate>().unwrap();
+    std::fs::write(
+        &bill,
+        nimbus_tests::weekly_bill(day("2024-07-01"), day("2024-10-01"), "100", "40"),
+    )
+    .unwrap();
+    let imported =
+        run(&mut command(&["import-bill", "--tenant", "acme", bill.to_str().unwrap()]).await).await;
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let output = run(&mut command(&["forecast-backtest", "--tenant", "acme"]).await).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // 92 days from 1 July; each day after 28 days of warm-up is forecast: 64 days, and August
+    // and September are whole months after it. A weekly rhythm is forecast exactly; a flat
+    // run-rate misses it.
+    assert_eq!(
+        stdout,
+        "USD: 64 days, 2 months; daily MAPE 0% (flat run-rate 42.46%); next month MAPE 0%; month end (from the 15th) MAPE 0%\n"
+    );
+}

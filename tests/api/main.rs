@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod cost;
 mod errors;
+mod forecast;
 mod frontend;
 mod isolation;
 mod mail;

@@ -283,6 +283,34 @@ pub async fn send(router: &Router, request: Request<Body>) -> TestResponse {
     }
 }
 
+/// A FOCUS bill of one service with a weekly rhythm: `weekday` on Monday to Friday, `weekend`
+/// on Saturday and Sunday, every day of `[from, to)` (midnight UTC charges, monthly periods).
+pub fn weekly_bill(
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    weekday: &str,
+    weekend: &str,
+) -> String {
+    use chrono::Datelike;
+    let mut out = String::from(
+        "BilledCost,BillingAccountId,BillingAccountName,BillingCurrency,BillingPeriodEnd,BillingPeriodStart,ChargeCategory,ChargeClass,ChargeDescription,ChargePeriodEnd,ChargePeriodStart,ContractedCost,EffectiveCost,InvoiceIssuerName,ListCost,PricingQuantity,PricingUnit,ProviderName,PublisherName,ServiceCategory,ServiceName\n",
+    );
+    for day in from.iter_days().take_while(|day| *day < to) {
+        let cost = if day.weekday().num_days_from_monday() >= 5 {
+            weekend
+        } else {
+            weekday
+        };
+        let period = day.with_day(1).unwrap();
+        let period_end = period.checked_add_months(chrono::Months::new(1)).unwrap();
+        let next = day.succ_opt().unwrap();
+        out.push_str(&format!(
+            "{cost},acct-w,W,USD,{period_end}T00:00:00Z,{period}T00:00:00Z,Usage,,VM,{next}T00:00:00Z,{day}T00:00:00Z,{cost},{cost},W,{cost},24,Hours,AWS,AWS,Compute,EC2\n"
+        ));
+    }
+    out
+}
+
 /// A `POST /api/v1/cost/imports` request carrying `bytes` as the form's `file` part.
 pub fn bill_upload(token: &str, file_name: &str, bytes: &[u8]) -> Request<Body> {
     let boundary = "nimbus-test-boundary-7d1f";

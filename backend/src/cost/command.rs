@@ -1,17 +1,22 @@
 //! `nimbus import-bill --tenant SLUG FILE…`: imports bill files with a progress bar on stderr
 //! and one summary line per file on stdout (the operator contract, DESIGN.md §5).
+//! `nimbus forecast-backtest --tenant SLUG`: the forecast's error on the tenant's history.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use nimbus_api_types::cost::{CostImport, ImportStatus};
+use nimbus_api_types::ids::ProjectId;
+use rust_decimal::Decimal;
 use sqlx::PgPool;
 
+use super::forecast;
 use super::import::{self, BillFile, Importer, Progress};
 use crate::admin;
 use crate::cli::Failure;
 use crate::config::Config;
+use crate::db;
 
 /// Draws the import's phases on stderr (nothing when stderr is not a terminal).
 struct Bar {
@@ -108,4 +113,41 @@ fn summary(import: &CostImport) -> String {
         import.units,
         import.id
     )
+}
+
+/// Prints the backtest of each billing currency's history: one line each on stdout.
+pub async fn forecast_backtest(
+    pool: &PgPool,
+    tenant: &str,
+    project: Option<ProjectId>,
+) -> Result<(), Failure> {
+    let tenant = admin::tenant_by_slug(pool, tenant).await?;
+    let runtime = |err: &dyn std::fmt::Display| Failure::Runtime(err.to_string());
+    let mut tx = db::begin_for_tenant(pool, tenant)
+        .await
+        .map_err(|err| runtime(&err))?;
+    let history = forecast::history(&mut tx, tenant, project)
+        .await
+        .map_err(|err| runtime(&err))?;
+    db::finish_read(tx);
+    if history.is_empty() {
+        return Err(Failure::Runtime(
+            "no costs to backtest: import bills first".to_owned(),
+        ));
+    }
+    let percent =
+        |mape: Option<Decimal>| mape.map_or_else(|| "n/a".to_owned(), |m| format!("{m}%"));
+    for (currency, daily) in &history {
+        let report = forecast::backtest(currency, daily);
+        println!(
+            "{currency}: {} days, {} months; daily MAPE {} (flat run-rate {}); next month MAPE {}; month end (from the 15th) MAPE {}",
+            report.days_evaluated,
+            report.months_evaluated,
+            percent(report.daily_mape),
+            percent(report.daily_mape_flat),
+            percent(report.next_month_mape),
+            percent(report.month_end_mape),
+        );
+    }
+    Ok(())
 }

@@ -8,16 +8,17 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use nimbus_api_types::ErrorCode;
 use nimbus_api_types::cost::{
-    AllocationRule, AllocationRuleInput, AllocationRun, CostImport, CostReport, ImportStatus,
+    AllocationRule, AllocationRuleInput, AllocationRun, CostImport, CostReport, ForecastReport,
+    ImportStatus,
 };
 use nimbus_api_types::identity::Page;
-use nimbus_api_types::ids::{AllocationRuleId, CostImportId};
+use nimbus_api_types::ids::{AllocationRuleId, CostImportId, ProjectId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::explorer::{self, ExplorerQuery};
 use super::import::{self, BillFile, Importer, Quiet};
-use super::{allocation, rates, repo};
+use super::{allocation, forecast, rates, repo};
 use crate::audit;
 use crate::auth::extract::{Can, CanInScope, perm};
 use crate::db;
@@ -35,6 +36,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_rules, create_rule))
         .routes(routes!(replace_rule, delete_rule))
         .routes(routes!(run_allocation))
+        .routes(routes!(forecasts))
 }
 
 /// Routes that take bill files: layered with their own body limit and deadline (`cost.*`).
@@ -341,4 +343,54 @@ pub async fn run_allocation(
     audit::record(&mut tx, &entry).await?;
     tx.commit().await?;
     Ok(Json(run))
+}
+
+/// `?project=`: one project's costs instead of the whole tenant's.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ScopeQuery {
+    /// A project of the tenant [default: the whole tenant; for a token limited to one project,
+    /// that project].
+    pub project: Option<ProjectId>,
+}
+
+impl ScopeQuery {
+    /// The project asked for, within what the caller may see.
+    fn project<P>(&self, caller: &CanInScope<P>) -> Result<Option<ProjectId>, AppError> {
+        match (caller.project, self.project) {
+            (Some(only), Some(asked)) if only != asked => {
+                Err(AppError::new(ErrorCode::NotFound, "no such project"))
+            }
+            (Some(only), _) => Ok(Some(only)),
+            (None, asked) => Ok(asked),
+        }
+    }
+}
+
+/// Month-end and next-month spend forecasts (effective cost) of the tenant or one project, one
+/// per billing currency: each weekday's mean spend over the last four weeks, from the day after
+/// the last billed day.
+#[utoipa::path(get, path = "/api/v1/forecasts", tag = "cost", params(ScopeQuery),
+    security(("session" = ["cost:read"]), ("bearer" = ["cost:read"])),
+    responses((status = 200, description = "The forecasts", body = ForecastReport)))]
+pub async fn forecasts(
+    State(state): State<AppState>,
+    caller: CanInScope<perm::CostRead>,
+    Query(query): Query<ScopeQuery>,
+) -> Result<Json<ForecastReport>, AppError> {
+    let project = query.project(&caller)?;
+    let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
+    let today = repo::today(&mut tx, caller.tenant).await?;
+    let history = forecast::history(&mut tx, caller.tenant, project).await?;
+    db::finish_read(tx);
+    Ok(Json(ForecastReport {
+        project_id: project,
+        method: "weekday_seasonal".to_owned(),
+        forecasts: history
+            .iter()
+            .map(|(currency, daily)| {
+                forecast::forecast(currency, daily, forecast::as_of(daily, today))
+            })
+            .collect(),
+    }))
 }

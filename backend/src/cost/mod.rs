@@ -8,6 +8,7 @@ pub mod azure;
 pub mod command;
 pub mod explorer;
 pub mod focus;
+pub mod forecast;
 pub mod handlers;
 pub mod import;
 pub mod native;

@@ -1,6 +1,6 @@
 //! The ledger's SQL: import rows, units, partitions, rollups.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use nimbus_api_types::cost::{CostImport, ImportIssue, ImportStatus};
 use nimbus_api_types::ids::{CostImportId, TenantId};
 use sqlx::{PgConnection, PgPool};
@@ -460,6 +460,16 @@ pub async fn time_zone(conn: &mut PgConnection, tenant: TenantId) -> Result<Stri
             .fetch_one(conn)
             .await?,
     )
+}
+
+/// Today's date in the tenant's time zone.
+pub async fn today(conn: &mut PgConnection, tenant: TenantId) -> Result<NaiveDate, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT (now() AT TIME ZONE time_zone)::date AS "today!" FROM tenants WHERE id = $1"#,
+        tenant.0
+    )
+    .fetch_one(conn)
+    .await?)
 }
 
 /// Deletes the units' daily rollups (before their new ones are written).
