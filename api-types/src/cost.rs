@@ -4,7 +4,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{AllocationRuleId, CostImportId, ProjectId};
+use crate::ids::{
+    AllocationRuleId, BudgetAlertId, BudgetId, CostImportId, NotificationId, ProjectId,
+};
 
 /// Where an import stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -348,4 +350,140 @@ impl BacktestReport {
             month_end_mape: None,
         }
     }
+}
+
+/// How long a budget's period is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetPeriod {
+    Month,
+    /// Calendar quarters (January, April, July, October).
+    Quarter,
+    Year,
+}
+
+impl BudgetPeriod {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Month => "month",
+            Self::Quarter => "quarter",
+            Self::Year => "year",
+        }
+    }
+}
+
+/// A budget to create or replace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct BudgetInput {
+    pub name: String,
+    /// The project whose allocated costs count; none for the whole tenant.
+    #[serde(default)]
+    pub project_id: Option<ProjectId>,
+    pub period: BudgetPeriod,
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub amount: Decimal,
+    /// ISO 4217; costs in other currencies count through the imported monthly rates.
+    pub currency: String,
+    /// Percentages of the amount that alert when actual or forecast spend reaches them
+    /// [default: 50, 80, 100].
+    #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Vec<String>))]
+    pub thresholds: Vec<Decimal>,
+    /// Addresses alerted by e-mail (when the server has mail configured).
+    #[serde(default)]
+    pub notify_emails: Vec<String>,
+    /// A Slack-compatible incoming webhook (`https://`); write-only: answers show its host.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+}
+
+/// Where a budget stands in its current period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct BudgetStatus {
+    pub period_start: NaiveDate,
+    /// Exclusive.
+    pub period_end: NaiveDate,
+    /// Effective cost so far in the budget's currency.
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub actual: Decimal,
+    /// Actual plus the forecast of the period's remaining days.
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub forecast: Decimal,
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub actual_percent: Decimal,
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub forecast_percent: Decimal,
+    /// Currencies with costs in the period but no rate to the budget's currency: not counted.
+    pub unconverted_currencies: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Budget {
+    pub id: BudgetId,
+    pub name: String,
+    pub project_id: Option<ProjectId>,
+    pub period: BudgetPeriod,
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub amount: Decimal,
+    pub currency: String,
+    #[cfg_attr(feature = "server", schema(value_type = Vec<String>))]
+    pub thresholds: Vec<Decimal>,
+    pub notify_emails: Vec<String>,
+    /// The webhook's host, if one is set (the URL itself is never shown).
+    pub webhook_host: Option<String>,
+    pub status: BudgetStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Whether an alert is about spend so far or spend forecast for the period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AlertBasis {
+    Actual,
+    Forecast,
+}
+
+/// A threshold a budget crossed in one period (each fires once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct BudgetAlert {
+    pub id: BudgetAlertId,
+    pub budget_id: BudgetId,
+    pub budget_name: String,
+    pub period_start: NaiveDate,
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub threshold: Decimal,
+    pub basis: AlertBasis,
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub spend: Decimal,
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub budget_amount: Decimal,
+    pub currency: String,
+    pub fired_at: DateTime<Utc>,
+    /// When the webhook and e-mails went out (none configured: at once).
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub delivery_attempts: i32,
+    pub delivery_error: Option<String>,
+}
+
+/// A message in the portal's notification list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Notification {
+    pub id: NotificationId,
+    /// `budget.alert`, …
+    pub kind: String,
+    pub project_id: Option<ProjectId>,
+    pub title: String,
+    pub body: String,
+    pub details: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
 }

@@ -36,4 +36,7 @@ typed_id! {
     SessionId: "A signed-in session of a user.",
     CostImportId: "One attempt to import a bill file.",
     AllocationRuleId: "A rule that allocates matching costs to projects.",
+    BudgetId: "A spending limit of a tenant or project per period.",
+    BudgetAlertId: "One threshold of a budget crossed in one period.",
+    NotificationId: "A message shown in the portal.",
 }

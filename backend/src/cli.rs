@@ -330,9 +330,10 @@ async fn serve_with(
         database.description
     );
     announce_setup_link(&state_for_setup, &address).await?;
-    crate::server::serve(listener, app, lifecycle, &http, shutdown)
-        .await
-        .map_err(|err| Failure::Runtime(format!("the HTTP server failed: {err}")))?;
+    let alerts = tokio::spawn(crate::cost::budgets::run_alerts(state_for_setup.clone()));
+    let served = crate::server::serve(listener, app, lifecycle, &http, shutdown).await;
+    alerts.abort();
+    served.map_err(|err| Failure::Runtime(format!("the HTTP server failed: {err}")))?;
     tracing::info!("server stopped");
     Ok(())
 }

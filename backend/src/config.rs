@@ -40,6 +40,20 @@ pub struct Config {
     pub auth: AuthConfig,
     pub mail: MailConfig,
     pub cost: CostConfig,
+    pub outbound: OutboundConfig,
+}
+
+/// Calls Nimbus makes to addresses users give it (alert webhooks): SECURITY.md 19.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// Allow `http://` targets (otherwise `https://` only).
+    pub allow_http: bool,
+    /// Allow targets on loopback, private, link-local and other non-public addresses.
+    pub allow_private_networks: bool,
+    /// Deadline of one call, connection included.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -207,6 +221,11 @@ impl Default for Config {
             cost: CostConfig {
                 max_upload_bytes: 2 * 1024 * 1024 * 1024,
                 import_timeout: Duration::from_secs(60 * 60),
+            },
+            outbound: OutboundConfig {
+                allow_http: false,
+                allow_private_networks: false,
+                timeout: Duration::from_secs(10),
             },
             auth: AuthConfig {
                 session_idle_timeout: Duration::from_secs(2 * 60 * 60),

@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod mail;
+pub mod notifications;
 pub mod ops;
 pub mod rbac;
 pub mod server;
@@ -47,7 +48,9 @@ use crate::state::AppState;
         (name = "roles", description = "Built-in and custom roles, and who holds them where"),
         (name = "api-tokens", description = "Tokens for integrations"),
         (name = "audit", description = "Who did what, when"),
-        (name = "cost", description = "Bills from every cloud in one FOCUS ledger: imports and the explorer"),
+        (name = "cost", description = "Bills from every cloud in one FOCUS ledger: imports, the explorer, allocation, forecasts"),
+        (name = "budgets", description = "Spending limits with alerts on actual and forecast spend"),
+        (name = "notifications", description = "Messages shown in the portal"),
         (name = "operations", description = "Liveness, readiness and metrics"),
         (name = "meta", description = "This API's own description"),
     ),
@@ -94,6 +97,8 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(rbac::handlers::routes())
         .merge(audit::handlers::routes())
         .merge(cost::handlers::routes())
+        .merge(cost::budget_handlers::routes())
+        .merge(notifications::routes())
         .merge(ops::routes())
         .merge(http::api_docs::routes())
 }

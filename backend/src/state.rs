@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 use crate::auth::AuthState;
 use crate::config::Config;
+use crate::http::outbound::Outbound;
 use crate::mail::Mailer;
 use crate::telemetry::Metrics;
 
@@ -19,6 +20,8 @@ pub struct AppState {
     pub auth: Arc<AuthState>,
     /// Set when an SMTP server is configured.
     pub mailer: Option<Arc<Mailer>>,
+    /// The client for user-chosen targets (alert webhooks); none if it could not be built.
+    pub outbound: Option<Arc<Outbound>>,
 }
 
 impl AppState {
@@ -32,8 +35,16 @@ impl AppState {
                 None
             }
         };
+        let outbound = match Outbound::new(&config.outbound) {
+            Ok(outbound) => Some(Arc::new(outbound)),
+            Err(err) => {
+                tracing::error!(error = %err, "outbound HTTP calls are off");
+                None
+            }
+        };
         Self {
             mailer,
+            outbound,
             auth: Arc::new(AuthState::new(&config)),
             config: Arc::new(config),
             db,

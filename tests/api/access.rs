@@ -184,6 +184,26 @@ async fn objects_of_b(
         .await,
         "/id",
     );
+    let budget = created(
+        app.call(
+            &owner.token,
+            Method::POST,
+            "/api/v1/budgets",
+            Some(valid_body("budgets", &project).unwrap()),
+        )
+        .await,
+        "/id",
+    );
+    // Notifications come from events (a budget alert); one is written directly here.
+    let notification = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO notifications (id, tenant_id, kind, title, body) VALUES ($1, $2, 'test', 't', 'b')",
+    )
+    .bind(notification)
+    .bind(owner.tenant.0)
+    .execute(&mut app.owner().await)
+    .await
+    .unwrap();
     let jwt = app.post_json("/api/v1/auth/token", json!({"grant_type": "password", "email": owner.email, "password": nimbus_tests::PASSWORD, "tenant": "tenant-b"})).await;
     let access = jwt.json()["access_token"].as_str().unwrap().to_owned();
     let sessions = app
@@ -202,6 +222,8 @@ async fn objects_of_b(
         ("tenants", owner.tenant.to_string()),
         ("cost/imports", import),
         ("cost/allocation-rules", rule),
+        ("budgets", budget),
+        ("notifications", notification.to_string()),
     ])
 }
 
@@ -216,6 +238,8 @@ async fn snapshot(app: &TestApp, owner: &Actor) -> Vec<Value> {
         "/api/v1/users",
         "/api/v1/api-tokens",
         "/api/v1/cost/allocation-rules",
+        "/api/v1/budgets",
+        "/api/v1/notifications",
     ] {
         let response = app.call(&owner.token, Method::GET, path, None).await;
         assert_eq!(response.status, 200, "{path}");
@@ -239,6 +263,9 @@ fn valid_body(collection: &str, project: &str) -> Option<Value> {
     Some(match collection {
         "projects" | "tenants" => json!({"name": "hijacked"}),
         "users" => json!({"disabled": true}),
+        "budgets" => {
+            json!({"name": "b-budget", "period": "month", "amount": "100", "currency": "USD"})
+        }
         "cost/allocation-rules" => json!({"name": "b-rule", "priority": 1,
             "match": {"field": "sub_account", "value": "b"},
             "target": {"kind": "project", "project_id": project}}),

@@ -5,6 +5,7 @@ mod allocation;
 mod audit;
 mod auth;
 mod browser;
+mod budgets;
 mod cli;
 mod cost;
 mod errors;

@@ -266,6 +266,20 @@ impl FromRequestParts<AppState> for Member {
     }
 }
 
+impl Member {
+    /// A successful audit entry by this caller in its tenant.
+    #[must_use]
+    pub fn audit(&self, action: &'static str, target: String) -> Entry {
+        self.meta.entry(
+            Some(self.tenant),
+            self.principal.actor(),
+            action,
+            target,
+            Outcome::Success,
+        )
+    }
+}
+
 fn no_tenant() -> AppError {
     AppError::new(
         ErrorCode::Forbidden,

@@ -28,11 +28,11 @@ use nimbus_api_types::cost::{CostImport, ImportIssue, ImportStatus};
 use nimbus_api_types::ids::{CostImportId, TenantId};
 use sqlx::PgPool;
 
-use super::allocation;
 use super::focus::{COLUMN_COUNT, Converter, Encoder, Layout, Parsed, RowErrors, Unit, Warnings};
 use super::pgcopy;
 use super::repo;
 use super::rollup::Rollup;
+use super::{allocation, budgets};
 use super::{aws, azure, oracle};
 use crate::audit::{Entry, Outcome};
 use crate::db;
@@ -184,7 +184,13 @@ pub async fn import(
     };
     repo::start(pool, importer, id, source, &file).await?;
     match run(pool, importer, id, source, &file, progress).await {
-        Ok(done) => Ok(done),
+        Ok(done) => {
+            if done.status == ImportStatus::Succeeded {
+                // New costs may cross budget thresholds; the import itself is already committed.
+                budgets::evaluate_after_change(pool, importer.tenant).await;
+            }
+            Ok(done)
+        }
         Err(failure) => {
             let (errors, warnings, error) = match failure {
                 Failure::Rejected { errors, warnings } => (

@@ -5,6 +5,8 @@
 pub mod allocation;
 pub mod aws;
 pub mod azure;
+pub mod budget_handlers;
+pub mod budgets;
 pub mod command;
 pub mod explorer;
 pub mod focus;

@@ -6,6 +6,7 @@ pub mod csv;
 pub mod extract;
 pub mod frontend;
 mod middleware;
+pub mod outbound;
 pub mod paging;
 pub mod validate;
 

@@ -1,4 +1,4 @@
-//! Outgoing mail: invitations and password resets over SMTP (lettre), with plain-text bodies from
+//! Outgoing mail: invitations, password resets and budget alerts over SMTP (lettre), with plain-text bodies from
 //! askama templates. Only configured when `mail.smtp_url` is set; without it the API shows links
 //! to the person who asked for them instead.
 
@@ -38,6 +38,19 @@ pub struct PasswordResetMail<'a> {
 impl Mail for PasswordResetMail<'_> {
     fn subject(&self) -> String {
         "Reset your Nimbus password".to_owned()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "mail/budget_alert.txt")]
+pub struct BudgetAlertMail<'a> {
+    pub title: &'a str,
+    pub text: &'a str,
+}
+
+impl Mail for BudgetAlertMail<'_> {
+    fn subject(&self) -> String {
+        self.title.to_owned()
     }
 }
 

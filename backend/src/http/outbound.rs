@@ -1,0 +1,256 @@
+//! The one HTTP client for targets users choose (SECURITY.md 19): `https://` only unless
+//! allowed, names resolved once and the connection pinned to the checked addresses, no
+//! loopback / private / link-local (cloud metadata) targets unless allowed, no redirects,
+//! a deadline on every call and a cap on what is read back.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::{Client, Url};
+
+use crate::config::OutboundConfig;
+
+/// Most bytes of an answer that are read (the rest is dropped).
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("the call failed: {0}")]
+    Failed(String),
+}
+
+/// Whether `ip` is an address on the public internet (not loopback, private, link-local,
+/// shared, multicast, documentation or reserved).
+#[must_use]
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public_v4(v4),
+            None => is_public_v6(v6),
+        },
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+        || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
+        || (a == 198 && (18..20).contains(&b)) // benchmarking
+        || a >= 240)
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || (first & 0xfe00) == 0xfc00 // unique local
+        || (first & 0xffc0) == 0xfe80 // link-local
+        || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
+        || ip.to_ipv4().is_some()) // IPv4-compatible and other embeddings
+}
+
+/// Resolves names and keeps only the addresses the policy allows; the client connects to those
+/// very addresses, so a second lookup cannot swap in another.
+struct CheckedResolver {
+    allow_private_networks: bool,
+}
+
+impl Resolve for CheckedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private_networks;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|addr| allow_private || is_public(addr.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err(format!("{host} has no public address").into());
+            }
+            Ok(Box::new(found.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// A client and the policy it enforces.
+#[derive(Clone)]
+pub struct Outbound {
+    client: Client,
+    allow_http: bool,
+    allow_private_networks: bool,
+}
+
+impl Outbound {
+    pub fn new(config: &OutboundConfig) -> Result<Self, OutboundError> {
+        let client = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .https_only(!config.allow_http)
+            .no_proxy()
+            .user_agent(concat!("Nimbus/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(Arc::new(CheckedResolver {
+                allow_private_networks: config.allow_private_networks,
+            }))
+            .build()
+            .map_err(|err| OutboundError::Failed(err.to_string()))?;
+        Ok(Self {
+            client,
+            allow_http: config.allow_http,
+            allow_private_networks: config.allow_private_networks,
+        })
+    }
+
+    /// Checks a target before it is stored: scheme, no credentials in it, and — for an address
+    /// written as an IP, which is never resolved — that the address is allowed.
+    pub fn check_url(&self, raw: &str) -> Result<Url, OutboundError> {
+        let refused = |why: &str| OutboundError::Refused(format!("the URL {why}"));
+        let url = Url::parse(raw).map_err(|_| refused("is not a valid absolute URL"))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if self.allow_http => {}
+            "http" => return Err(refused("must use https://")),
+            _ => return Err(refused("must be https://")),
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(refused("must not carry a user name or password"));
+        }
+        let literal = match url.host() {
+            None => return Err(refused("has no host")),
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            Some(url::Host::Domain(_)) => None,
+        };
+        if let Some(ip) = literal
+            && !self.allow_private_networks
+            && !is_public(ip)
+        {
+            return Err(refused("points to a private or reserved address"));
+        }
+        Ok(url)
+    }
+
+    /// POSTs `body` as JSON to `url` (checked again); the status and the start of the answer.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> Result<(u16, String), OutboundError> {
+        let url = self.check_url(url)?;
+        let mut response = self
+            .client
+            .post(url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|err| OutboundError::Failed(describe(&err)))?;
+        let status = response.status().as_u16();
+        let mut text = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|err| OutboundError::Failed(describe(&err)))?
+        {
+            let room = MAX_RESPONSE_BYTES.saturating_sub(text.len());
+            text.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if room <= chunk.len() {
+                break;
+            }
+        }
+        Ok((status, String::from_utf8_lossy(&text).into_owned()))
+    }
+}
+
+/// An error and its causes on one line (reqwest's own message omits them).
+fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outbound(allow_http: bool, allow_private_networks: bool) -> Outbound {
+        Outbound::new(&OutboundConfig {
+            allow_http,
+            allow_private_networks,
+            timeout: std::time::Duration::from_secs(2),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn metadata_loopback_and_private_addresses_are_not_public() {
+        for ip in [
+            "169.254.169.254",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn urls_are_checked_by_scheme_credentials_and_literal_address() {
+        let strict = outbound(false, false);
+        assert!(strict.check_url("https://hooks.example.com/x").is_ok());
+        for bad in [
+            "http://hooks.example.com/x",
+            "ftp://hooks.example.com/x",
+            "https://user:pw@hooks.example.com/x",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::ffff:127.0.0.1]/",
+            "not a url",
+        ] {
+            assert!(strict.check_url(bad).is_err(), "{bad}");
+        }
+        assert!(
+            outbound(true, true)
+                .check_url("http://127.0.0.1:9/x")
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_name_that_resolves_to_loopback_is_refused_at_connect() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let err = outbound(true, false)
+            .post_json(&format!("http://localhost:{port}/"), &serde_json::json!({}))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no public address"), "{err}");
+    }
+}
