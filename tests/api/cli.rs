@@ -624,22 +624,36 @@ async fn no_secret_appears_in_any_response_but_the_one_creating_it_nor_in_the_lo
     }
 }
 
+/// `nimbus ARGS --data-dir DIR`.
+fn in_data_dir(
+    dir: &tempfile::TempDir,
+    args: &[&str],
+) -> impl std::future::Future<Output = Command> + use<> {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let dir = dir.path().to_owned();
+    async move {
+        let mut command = nimbus().await;
+        command.args(&args).arg("--data-dir").arg(&dir);
+        command
+    }
+}
+
+/// Creates the tenant `acme` in the embedded cluster of `dir`.
+async fn create_acme(dir: &tempfile::TempDir) {
+    let created = run(&mut in_data_dir(
+        dir,
+        &["admin", "create-tenant", "--slug", "acme", "--name", "Acme"],
+    )
+    .await)
+    .await;
+    assert!(created.status.success());
+}
+
 #[tokio::test]
 async fn import_bill_prints_a_line_per_file_and_exits_1_when_one_is_rejected() {
     let dir = data_dir();
-    let command = |args: &[&str]| {
-        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        let dir = dir.path().to_owned();
-        async move {
-            let mut command = nimbus().await;
-            command.args(&args).arg("--data-dir").arg(&dir);
-            command
-        }
-    };
-    let created =
-        run(&mut command(&["admin", "create-tenant", "--slug", "acme", "--name", "Acme"]).await)
-            .await;
-    assert!(created.status.success());
+    let command = |args: &[&str]| in_data_dir(&dir, args);
+    create_acme(&dir).await;
     let header = "BilledCost,BillingAccountId,BillingAccountName,BillingCurrency,BillingPeriodEnd,BillingPeriodStart,ChargeCategory,ChargeClass,ChargeDescription,ChargePeriodEnd,ChargePeriodStart,ContractedCost,EffectiveCost,InvoiceIssuerName,ListCost,PricingQuantity,PricingUnit,ProviderName,PublisherName,ServiceCategory,ServiceName";
     let row = |cost: &str| {
         format!(
@@ -684,19 +698,8 @@ async fn import_bill_prints_a_line_per_file_and_exits_1_when_one_is_rejected() {
 #[tokio::test]
 async fn forecast_backtest_prints_the_forecasts_error_on_the_tenants_history() {
     let dir = data_dir();
-    let command = |args: &[&str]| {
-        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        let dir = dir.path().to_owned();
-        async move {
-            let mut command = nimbus().await;
-            command.args(&args).arg("--data-dir").arg(&dir);
-            command
-        }
-    };
-    let created =
-        run(&mut command(&["admin", "create-tenant", "--slug", "acme", "--name", "Acme"]).await)
-            .await;
-    assert!(created.status.success());
+    let command = |args: &[&str]| in_data_dir(&dir, args);
+    create_acme(&dir).await;
     let empty = run(&mut command(&["forecast-backtest", "--tenant", "acme"]).await).await;
     assert_one_line_failure(&empty, 1, "no costs to backtest");
     let bill = dir.path().join("history.csv");

@@ -177,10 +177,11 @@ impl RuleRow {
     }
 }
 
-/// The tenant's rules by priority: those after `after`, at most `limit`.
-pub async fn list(
+/// The tenant's rules by priority: those after `after`, at most `limit` (or rule `only`).
+async fn select(
     conn: &mut PgConnection,
     tenant: TenantId,
+    only: Option<AllocationRuleId>,
     after: Option<i32>,
     limit: i64,
 ) -> Result<Vec<AllocationRule>, AppError> {
@@ -191,9 +192,10 @@ pub async fn list(
                            '{}') AS "shares!",
                   r.created_at, r.updated_at
            FROM cost_allocation_rules r LEFT JOIN cost_allocation_shares s ON s.rule_id = r.id
-           WHERE r.tenant_id = $1 AND ($2::integer IS NULL OR r.priority > $2)
-           GROUP BY r.id ORDER BY r.priority LIMIT $3"#,
+           WHERE r.tenant_id = $1 AND ($2::uuid IS NULL OR r.id = $2) AND ($3::integer IS NULL OR r.priority > $3)
+           GROUP BY r.id ORDER BY r.priority LIMIT $4"#,
         tenant.0,
+        only.map(|id| id.0),
         after,
         limit
     )
@@ -202,26 +204,25 @@ pub async fn list(
     Ok(rows.into_iter().map(RuleRow::into_rule).collect())
 }
 
+/// The tenant's rules by priority: those after `after`, at most `limit`.
+pub async fn list(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    after: Option<i32>,
+    limit: i64,
+) -> Result<Vec<AllocationRule>, AppError> {
+    select(conn, tenant, None, after, limit).await
+}
+
 async fn get(
     conn: &mut PgConnection,
     tenant: TenantId,
     id: AllocationRuleId,
 ) -> Result<Option<AllocationRule>, AppError> {
-    let row = sqlx::query_as!(
-        RuleRow,
-        r#"SELECT r.id, r.name, r.priority, r.match_field, r.tag_key, r.match_value, r.project_id, r.split,
-                  coalesce(array_agg(s.project_id ORDER BY s.project_id) FILTER (WHERE s.project_id IS NOT NULL),
-                           '{}') AS "shares!",
-                  r.created_at, r.updated_at
-           FROM cost_allocation_rules r LEFT JOIN cost_allocation_shares s ON s.rule_id = r.id
-           WHERE r.tenant_id = $1 AND r.id = $2
-           GROUP BY r.id"#,
-        tenant.0,
-        id.0
-    )
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(RuleRow::into_rule))
+    Ok(select(conn, tenant, Some(id), None, 1)
+        .await?
+        .into_iter()
+        .next())
 }
 
 fn rule_constraint(err: sqlx::Error) -> AppError {
