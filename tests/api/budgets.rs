@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use axum::http::Method;
 use chrono::{Days, Utc};
 use nimbus_api_types::rbac::BuiltinRole;
-use nimbus_tests::{SmtpStub, TestApp, test_config, weekly_bill};
+use nimbus_tests::{Actor, SmtpStub, TestApp, test_config, weekly_bill};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
@@ -28,6 +28,39 @@ async fn webhook_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
     (format!("http://{address}/hook"), received)
 }
 
+/// Sends the alerts due, as the server's loop does; how many went out.
+async fn deliver(app: &TestApp) -> usize {
+    nimbus::cost::budgets::deliver_due(
+        &app.state.db,
+        app.state.outbound.as_deref(),
+        app.state.mailer.as_deref(),
+    )
+    .await
+    .unwrap()
+}
+
+async fn alerts_of(app: &TestApp, actor: &Actor, budget: &str) -> Value {
+    let response = app
+        .call(
+            &actor.token,
+            Method::GET,
+            &format!("/api/v1/budgets/{budget}/alerts"),
+            None,
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    response.json()
+}
+
+/// Test configuration whose outbound calls may reach a receiver on 127.0.0.1 over http
+/// (refused by default).
+fn local_targets() -> nimbus::config::Config {
+    let mut config = test_config(None);
+    config.outbound.allow_http = true;
+    config.outbound.allow_private_networks = true;
+    config
+}
+
 fn decimal(value: &Value) -> Decimal {
     value.as_str().unwrap().parse().unwrap()
 }
@@ -35,11 +68,8 @@ fn decimal(value: &Value) -> Decimal {
 #[tokio::test]
 async fn thresholds_fire_once_per_period_to_notifications_webhooks_and_mail() {
     let smtp = SmtpStub::start().await;
-    let mut config = test_config(None);
+    let mut config = local_targets();
     config.mail.smtp_url = Some(smtp.url.clone().try_into().unwrap());
-    // The receiver runs on 127.0.0.1 over http: allowed here, refused by default.
-    config.outbound.allow_http = true;
-    config.outbound.allow_private_networks = true;
     let app = TestApp::with_config(config).await;
     let tenant = app.tenant("budgets").await;
     let finance = app.member(tenant, BuiltinRole::Finance).await;
@@ -104,15 +134,7 @@ async fn thresholds_fire_once_per_period_to_notifications_webhooks_and_mail() {
         .into_iter()
         .filter(|t| actual_percent >= Decimal::from(*t))
         .count();
-    let alerts = app
-        .call(
-            &viewer.token,
-            Method::GET,
-            &format!("/api/v1/budgets/{id}/alerts"),
-            None,
-        )
-        .await
-        .json();
+    let alerts = alerts_of(&app, &viewer, &id).await;
     let fired = alerts.as_array().unwrap();
     assert_eq!(fired.len(), 3 + expected_actual, "{alerts}");
     assert_eq!(fired.iter().filter(|a| a["basis"] == "forecast").count(), 3);
@@ -131,15 +153,7 @@ async fn thresholds_fire_once_per_period_to_notifications_webhooks_and_mail() {
         )
         .await;
     assert_eq!(again.status, 200);
-    let alerts_again = app
-        .call(
-            &viewer.token,
-            Method::GET,
-            &format!("/api/v1/budgets/{id}/alerts"),
-            None,
-        )
-        .await
-        .json();
+    let alerts_again = alerts_of(&app, &viewer, &id).await;
     assert_eq!(alerts_again.as_array().unwrap().len(), fired.len());
 
     // In-app notifications, one per alert.
@@ -168,13 +182,7 @@ async fn thresholds_fire_once_per_period_to_notifications_webhooks_and_mail() {
     assert_eq!(read.status, 204);
 
     // The outbox: each alert to the webhook and by mail, once.
-    let sent = nimbus::cost::budgets::deliver_due(
-        &app.state.db,
-        app.state.outbound.as_deref(),
-        app.state.mailer.as_deref(),
-    )
-    .await
-    .unwrap();
+    let sent = deliver(&app).await;
     assert_eq!(sent, fired.len());
     let bodies = received.lock().unwrap().clone();
     assert_eq!(bodies.len(), fired.len());
@@ -184,23 +192,9 @@ async fn thresholds_fire_once_per_period_to_notifications_webhooks_and_mail() {
             .all(|b| b["text"].as_str().unwrap().starts_with("Budget cloud: "))
     );
     assert_eq!(smtp.messages().len(), fired.len());
-    let resent = nimbus::cost::budgets::deliver_due(
-        &app.state.db,
-        app.state.outbound.as_deref(),
-        app.state.mailer.as_deref(),
-    )
-    .await
-    .unwrap();
+    let resent = deliver(&app).await;
     assert_eq!(resent, 0, "delivered alerts are not sent again");
-    let delivered = app
-        .call(
-            &viewer.token,
-            Method::GET,
-            &format!("/api/v1/budgets/{id}/alerts"),
-            None,
-        )
-        .await
-        .json();
+    let delivered = alerts_of(&app, &viewer, &id).await;
     assert!(
         delivered
             .as_array()
@@ -212,10 +206,7 @@ async fn thresholds_fire_once_per_period_to_notifications_webhooks_and_mail() {
 
 #[tokio::test]
 async fn a_failing_webhook_is_retried_later_and_unsafe_targets_are_refused() {
-    let mut config = test_config(None);
-    config.outbound.allow_http = true;
-    config.outbound.allow_private_networks = true;
-    let app = TestApp::with_config(config).await;
+    let app = TestApp::with_config(local_targets()).await;
     let tenant = app.tenant("budget-retries").await;
     let finance = app.member(tenant, BuiltinRole::Finance).await;
     let today = Utc::now().date_naive();
@@ -247,20 +238,9 @@ async fn a_failing_webhook_is_retried_later_and_unsafe_targets_are_refused() {
         .await;
     assert_eq!(created.status, 201, "{}", created.text());
     let id = created.json()["id"].as_str().unwrap().to_owned();
-    let sent =
-        nimbus::cost::budgets::deliver_due(&app.state.db, app.state.outbound.as_deref(), None)
-            .await
-            .unwrap();
+    let sent = deliver(&app).await;
     assert_eq!(sent, 0);
-    let alerts = app
-        .call(
-            &finance.token,
-            Method::GET,
-            &format!("/api/v1/budgets/{id}/alerts"),
-            None,
-        )
-        .await
-        .json();
+    let alerts = alerts_of(&app, &finance, &id).await;
     let alert = &alerts[0];
     assert_eq!(alert["delivery_attempts"], 1);
     assert!(alert["delivered_at"].is_null());
@@ -271,10 +251,7 @@ async fn a_failing_webhook_is_retried_later_and_unsafe_targets_are_refused() {
             .starts_with("webhook: "),
         "{alert}"
     );
-    let retried_at_once =
-        nimbus::cost::budgets::deliver_due(&app.state.db, app.state.outbound.as_deref(), None)
-            .await
-            .unwrap();
+    let retried_at_once = deliver(&app).await;
     assert_eq!(retried_at_once, 0, "the retry waits for its backoff");
     let attempts: i32 = sqlx::query_scalar("SELECT delivery_attempts FROM budget_alerts")
         .fetch_one(&mut app.owner().await)

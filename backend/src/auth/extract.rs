@@ -183,15 +183,24 @@ impl<P: RequiredPermission> Can<P> {
     /// The caller's current tenant when it holds `P` across it; otherwise the `403` the
     /// extractor answers (for handlers that also admit platform administrators).
     pub fn check(principal: &Principal) -> Result<TenantId, AppError> {
-        let tenant = principal.tenant.ok_or_else(no_tenant)?;
-        if !principal.allows(P::PERMISSION) {
-            return Err(AppError::new(
-                ErrorCode::Forbidden,
-                format!("this needs the `{}` permission", P::PERMISSION),
-            ));
-        }
-        Ok(tenant)
+        require(principal, P::PERMISSION, Scope::Tenant)
     }
+}
+
+/// The caller's current tenant when it holds `permission` at `scope` there; otherwise `403`.
+fn require(
+    principal: &Principal,
+    permission: Permission,
+    scope: Scope,
+) -> Result<TenantId, AppError> {
+    let tenant = principal.tenant.ok_or_else(no_tenant)?;
+    if !principal.authority.allows(permission, scope) {
+        return Err(AppError::new(
+            ErrorCode::Forbidden,
+            format!("this needs the `{permission}` permission"),
+        ));
+    }
+    Ok(tenant)
 }
 
 impl<P> Can<P> {
@@ -225,15 +234,9 @@ impl<P: RequiredPermission> FromRequestParts<AppState> for CanInScope<P> {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let Authenticated { principal, meta } =
             Authenticated::from_request_parts(parts, state).await?;
-        let tenant = principal.tenant.ok_or_else(no_tenant)?;
         let project = principal.project;
         let scope = project.map_or(Scope::Tenant, Scope::Project);
-        if !principal.authority.allows(P::PERMISSION, scope) {
-            return Err(AppError::new(
-                ErrorCode::Forbidden,
-                format!("this needs the `{}` permission", P::PERMISSION),
-            ));
-        }
+        let tenant = require(&principal, P::PERMISSION, scope)?;
         Ok(Self {
             principal,
             tenant,
