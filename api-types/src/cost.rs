@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{
-    AllocationRuleId, BudgetAlertId, BudgetId, CostImportId, NotificationId, ProjectId,
+    AllocationRuleId, AnomalyId, BudgetAlertId, BudgetId, CostImportId, NotificationId, ProjectId,
 };
 
 /// Where an import stands.
@@ -486,4 +486,77 @@ pub struct Notification {
     pub details: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub read_at: Option<DateTime<Utc>>,
+}
+
+/// How far above its baseline an anomaly's day was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalySeverity {
+    Low,
+    Medium,
+    High,
+}
+
+/// Where a person has put an anomaly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyStatus {
+    Open,
+    Acknowledged,
+    Dismissed,
+}
+
+/// One line-item dimension value whose spend rose on the anomaly's day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct AnomalyContributor {
+    /// `resource_id`, `region` or `sku_id`.
+    pub dimension: String,
+    pub value: String,
+    /// Its spend on the day.
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub spend: Decimal,
+    /// Its mean daily spend over the baseline days.
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub baseline: Decimal,
+}
+
+/// A day whose usage spend of one series (project, provider, sub-account, service, currency)
+/// stood far above its robust baseline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Anomaly {
+    pub id: AnomalyId,
+    /// `None`: costs no allocation rule matched.
+    pub project_id: Option<ProjectId>,
+    pub provider: String,
+    pub sub_account_id: Option<String>,
+    pub service_name: String,
+    pub currency: String,
+    pub day: NaiveDate,
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub spend: Decimal,
+    /// The median daily spend of the four weeks before.
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub baseline: Decimal,
+    /// Spend above the baseline.
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub impact: Decimal,
+    /// Robust z-score: the excess in median absolute deviations (scaled to a standard deviation).
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub score: Decimal,
+    pub severity: AnomalySeverity,
+    pub contributors: Vec<AnomalyContributor>,
+    pub status: AnomalyStatus,
+    pub detected_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A new status for an anomaly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct AnomalyStatusInput {
+    pub status: AnomalyStatus,
 }

@@ -39,4 +39,5 @@ typed_id! {
     BudgetId: "A spending limit of a tenant or project per period.",
     BudgetAlertId: "One threshold of a budget crossed in one period.",
     NotificationId: "A message shown in the portal.",
+    AnomalyId: "A day of unusually high spend of one cost series.",
 }

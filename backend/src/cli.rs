@@ -330,7 +330,7 @@ async fn serve_with(
         database.description
     );
     announce_setup_link(&state_for_setup, &address).await?;
-    let alerts = tokio::spawn(crate::cost::budgets::run_alerts(state_for_setup.clone()));
+    let alerts = tokio::spawn(crate::cost::watch::run(state_for_setup.clone()));
     let served = crate::server::serve(listener, app, lifecycle, &http, shutdown).await;
     alerts.abort();
     served.map_err(|err| Failure::Runtime(format!("the HTTP server failed: {err}")))?;

@@ -98,6 +98,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(audit::handlers::routes())
         .merge(cost::handlers::routes())
         .merge(cost::budget_handlers::routes())
+        .merge(cost::anomaly_handlers::routes())
         .merge(notifications::routes())
         .merge(ops::routes())
         .merge(http::api_docs::routes())

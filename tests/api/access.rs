@@ -204,6 +204,17 @@ async fn objects_of_b(
     .execute(&mut app.owner().await)
     .await
     .unwrap();
+    // Anomalies come from detection over weeks of history; one is written directly here.
+    let anomaly = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO cost_anomalies (id, tenant_id, provider, service_name, currency, day, spend, baseline, score, severity)
+         VALUES ($1, $2, 'AWS', 'EC2', 'USD', '2024-09-01', 500, 100, 40, 'high')",
+    )
+    .bind(anomaly)
+    .bind(owner.tenant.0)
+    .execute(&mut app.owner().await)
+    .await
+    .unwrap();
     let jwt = app.post_json("/api/v1/auth/token", json!({"grant_type": "password", "email": owner.email, "password": nimbus_tests::PASSWORD, "tenant": "tenant-b"})).await;
     let access = jwt.json()["access_token"].as_str().unwrap().to_owned();
     let sessions = app
@@ -224,6 +235,7 @@ async fn objects_of_b(
         ("cost/allocation-rules", rule),
         ("budgets", budget),
         ("notifications", notification.to_string()),
+        ("anomalies", anomaly.to_string()),
     ])
 }
 
@@ -240,6 +252,7 @@ async fn snapshot(app: &TestApp, owner: &Actor) -> Vec<Value> {
         "/api/v1/cost/allocation-rules",
         "/api/v1/budgets",
         "/api/v1/notifications",
+        "/api/v1/anomalies",
     ] {
         let response = app.call(&owner.token, Method::GET, path, None).await;
         assert_eq!(response.status, 200, "{path}");
@@ -263,6 +276,7 @@ fn valid_body(collection: &str, project: &str) -> Option<Value> {
     Some(match collection {
         "projects" | "tenants" => json!({"name": "hijacked"}),
         "users" => json!({"disabled": true}),
+        "anomalies" => json!({"status": "dismissed"}),
         "budgets" => {
             json!({"name": "b-budget", "period": "month", "amount": "100", "currency": "USD"})
         }

@@ -2,6 +2,7 @@
 
 mod access;
 mod allocation;
+mod anomalies;
 mod audit;
 mod auth;
 mod browser;

@@ -203,18 +203,30 @@ fn require(
     Ok(tenant)
 }
 
-impl<P> Can<P> {
-    /// A successful audit entry by this caller in its tenant.
-    #[must_use]
-    pub fn audit(&self, action: &'static str, target: String) -> Entry {
-        self.meta.entry(
-            Some(self.tenant),
-            self.principal.actor(),
-            action,
-            target,
-            Outcome::Success,
-        )
-    }
+/// `audit`: a successful audit entry by the caller in its tenant, for the extractors that
+/// prove one.
+macro_rules! audit_in_tenant {
+    ($($extractor:ty $(, $generic:ident)?;)+) => {$(
+        impl$(<$generic>)? $extractor {
+            /// A successful audit entry by this caller in its tenant.
+            #[must_use]
+            pub fn audit(&self, action: &'static str, target: String) -> Entry {
+                self.meta.entry(
+                    Some(self.tenant),
+                    self.principal.actor(),
+                    action,
+                    target,
+                    Outcome::Success,
+                )
+            }
+        }
+    )+};
+}
+
+audit_in_tenant! {
+    Can<P>, P;
+    CanInScope<P>, P;
+    Member;
 }
 
 /// A caller holding `P` across its tenant, or — for an API token limited to one project —
@@ -266,20 +278,6 @@ impl FromRequestParts<AppState> for Member {
             tenant,
             meta,
         })
-    }
-}
-
-impl Member {
-    /// A successful audit entry by this caller in its tenant.
-    #[must_use]
-    pub fn audit(&self, action: &'static str, target: String) -> Entry {
-        self.meta.entry(
-            Some(self.tenant),
-            self.principal.actor(),
-            action,
-            target,
-            Outcome::Success,
-        )
     }
 }
 

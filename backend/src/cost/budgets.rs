@@ -30,8 +30,6 @@ const MAX_EMAILS: usize = 20;
 const MAX_ATTEMPTS: i32 = 10;
 /// How long a claimed delivery is left to its sender before another may take it.
 const DELIVERY_LEASE: Duration = Duration::from_secs(5 * 60);
-const DELIVERY_INTERVAL: Duration = Duration::from_secs(30);
-const EVALUATION_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 fn invalid(message: impl Into<std::borrow::Cow<'static, str>>) -> AppError {
     AppError::new(ErrorCode::ValidationFailed, message)
@@ -459,21 +457,6 @@ fn alert_title(budget: &str, threshold: Decimal, basis: AlertBasis) -> String {
     }
 }
 
-/// Evaluates the tenant's budgets in a transaction of its own (after an import committed):
-/// failures are logged, since the change that prompted it is already done.
-pub async fn evaluate_after_change(pool: &PgPool, tenant: TenantId) {
-    let result = async {
-        let mut tx = db::begin_for_tenant(pool, tenant).await?;
-        let fired = evaluate(&mut tx, tenant).await?;
-        tx.commit().await?;
-        Ok::<_, AppError>(fired)
-    }
-    .await;
-    if let Err(err) = result {
-        tracing::warn!(tenant = %tenant, error = %err, "budgets were not evaluated");
-    }
-}
-
 pub async fn alerts(
     conn: &mut PgConnection,
     tenant: TenantId,
@@ -511,39 +494,6 @@ pub async fn alerts(
             delivery_error: row.delivery_error,
         })
         .collect())
-}
-
-/// The server's alert loop: delivers due alerts every half minute and re-evaluates every
-/// tenant's budgets every hour (forecasts move as days pass, periods roll over).
-pub async fn run_alerts(state: crate::state::AppState) {
-    let mut tick = tokio::time::interval(DELIVERY_INTERVAL);
-    let mut last_evaluation: Option<tokio::time::Instant> = None;
-    loop {
-        tick.tick().await;
-        if last_evaluation.is_none_or(|at| at.elapsed() >= EVALUATION_INTERVAL) {
-            last_evaluation = Some(tokio::time::Instant::now());
-            match sqlx::query_scalar!("SELECT id FROM tenants WHERE suspended_at IS NULL")
-                .fetch_all(&state.db)
-                .await
-            {
-                Ok(tenants) => {
-                    for tenant in tenants {
-                        evaluate_after_change(&state.db, TenantId(tenant)).await;
-                    }
-                }
-                Err(err) => tracing::warn!(error = %err, "budgets were not evaluated"),
-            }
-        }
-        if let Err(err) = deliver_due(
-            &state.db,
-            state.outbound.as_deref(),
-            state.mailer.as_deref(),
-        )
-        .await
-        {
-            tracing::warn!(error = %err, "budget alerts were not delivered");
-        }
-    }
 }
 
 /// One alert to send, claimed for [`DELIVERY_LEASE`].

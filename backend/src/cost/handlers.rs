@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 
 use super::explorer::{self, ExplorerQuery};
 use super::import::{self, BillFile, Importer, Quiet};
-use super::{allocation, budgets, forecast, rates, repo};
+use super::{allocation, forecast, rates, repo, watch};
 use crate::audit;
 use crate::auth::extract::{Can, CanInScope, perm};
 use crate::db;
@@ -249,7 +249,7 @@ async fn save_rule(
         .ok_or_else(no_such_rule)?;
     let months = allocation::months_with_costs(&mut tx, caller.tenant).await?;
     let run = allocation::run(&mut tx, caller.tenant, &months).await?;
-    budgets::evaluate(&mut tx, caller.tenant).await?;
+    watch::evaluate(&mut tx, caller.tenant).await?;
     let action = if id.is_some() {
         "cost.allocation_rule.update"
     } else {
@@ -316,7 +316,7 @@ pub async fn delete_rule(
     }
     let months = allocation::months_with_costs(&mut tx, caller.tenant).await?;
     let run = allocation::run(&mut tx, caller.tenant, &months).await?;
-    budgets::evaluate(&mut tx, caller.tenant).await?;
+    watch::evaluate(&mut tx, caller.tenant).await?;
     let mut entry = caller.audit(
         "cost.allocation_rule.delete",
         format!("allocation_rule:{id}"),
@@ -340,7 +340,7 @@ pub async fn run_allocation(
     allocation::lock(&mut tx, caller.tenant).await?;
     let months = allocation::months_with_costs(&mut tx, caller.tenant).await?;
     let run = allocation::run(&mut tx, caller.tenant, &months).await?;
-    budgets::evaluate(&mut tx, caller.tenant).await?;
+    watch::evaluate(&mut tx, caller.tenant).await?;
     let mut entry = caller.audit("cost.allocation.run", String::new());
     entry.details = serde_json::json!({ "run": run });
     audit::record(&mut tx, &entry).await?;

@@ -32,7 +32,7 @@ use super::focus::{COLUMN_COUNT, Converter, Encoder, Layout, Parsed, RowErrors, 
 use super::pgcopy;
 use super::repo;
 use super::rollup::Rollup;
-use super::{allocation, budgets};
+use super::{allocation, watch};
 use super::{aws, azure, oracle};
 use crate::audit::{Entry, Outcome};
 use crate::db;
@@ -187,7 +187,7 @@ pub async fn import(
         Ok(done) => {
             if done.status == ImportStatus::Succeeded {
                 // New costs may cross budget thresholds; the import itself is already committed.
-                budgets::evaluate_after_change(pool, importer.tenant).await;
+                watch::evaluate_after_change(pool, importer.tenant).await;
             }
             Ok(done)
         }

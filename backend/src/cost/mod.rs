@@ -3,6 +3,8 @@
 //! `handlers` the API and `command` the `nimbus import-bill` CLI.
 
 pub mod allocation;
+pub mod anomalies;
+pub mod anomaly_handlers;
 pub mod aws;
 pub mod azure;
 pub mod budget_handlers;
@@ -19,3 +21,4 @@ pub mod pgcopy;
 pub mod rates;
 pub mod repo;
 pub mod rollup;
+pub mod watch;
