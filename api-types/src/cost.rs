@@ -560,3 +560,62 @@ pub struct Anomaly {
 pub struct AnomalyStatusInput {
     pub status: AnomalyStatus,
 }
+
+/// One line of a bill: what a name (a service, a charge category, a project) cost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct BillLine {
+    pub name: String,
+    /// The project's id, for allocation lines (`None`: unallocated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<ProjectId>,
+    /// What the invoice charges (BilledCost).
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub billed: Decimal,
+    /// Amortized, after discounts (EffectiveCost).
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub effective: Decimal,
+}
+
+/// One provider's part of a bill, by service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct BillProvider {
+    pub provider: String,
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub billed: Decimal,
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub effective: Decimal,
+    pub services: Vec<BillLine>,
+}
+
+/// A bill's figures in one billing currency (never summed across currencies).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct BillCurrency {
+    pub currency: String,
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub billed: Decimal,
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub effective: Decimal,
+    /// Usage, purchases, taxes, credits and adjustments.
+    pub charge_categories: Vec<BillLine>,
+    pub providers: Vec<BillProvider>,
+    /// Allocation to projects (the tenant's bill only).
+    pub projects: Vec<BillLine>,
+    pub billing_accounts: Vec<BillLine>,
+}
+
+/// The monthly bill of a tenant or project: the costs of the billing periods that start in the
+/// month.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Bill {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub tenant_name: String,
+    pub project_id: Option<ProjectId>,
+    pub project_name: Option<String>,
+    pub currencies: Vec<BillCurrency>,
+    pub generated_at: DateTime<Utc>,
+}

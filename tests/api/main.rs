@@ -5,6 +5,7 @@ mod allocation;
 mod anomalies;
 mod audit;
 mod auth;
+mod bills;
 mod browser;
 mod budgets;
 mod cli;

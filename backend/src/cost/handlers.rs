@@ -3,19 +3,21 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use askama::Template;
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use nimbus_api_types::ErrorCode;
 use nimbus_api_types::cost::{
-    AllocationRule, AllocationRuleInput, AllocationRun, CostImport, CostReport, ForecastReport,
-    ImportStatus,
+    AllocationRule, AllocationRuleInput, AllocationRun, Bill, CostImport, CostReport,
+    ForecastReport, ImportStatus,
 };
 use nimbus_api_types::identity::Page;
 use nimbus_api_types::ids::{AllocationRuleId, CostImportId, ProjectId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::bills::{self, BillPage, Month};
 use super::explorer::{self, ExplorerQuery};
 use super::import::{self, BillFile, Importer, Quiet};
 use super::{allocation, forecast, rates, repo, watch};
@@ -37,6 +39,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(replace_rule, delete_rule))
         .routes(routes!(run_allocation))
         .routes(routes!(forecasts))
+        .routes(routes!(monthly_bill))
 }
 
 /// Routes that take bill files: layered with their own body limit and deadline (`cost.*`).
@@ -396,4 +399,56 @@ pub async fn forecasts(
             })
             .collect(),
     }))
+}
+
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BillQuery {
+    /// A project of the tenant: its allocated costs [default: the whole tenant; for a token
+    /// limited to one project, that project].
+    pub project: Option<ProjectId>,
+    /// `html` for the printable page [default: JSON].
+    pub format: Option<String>,
+}
+
+/// The monthly bill of the tenant or one project: the costs of the billing periods that start
+/// in `month`, per billing currency, by charge category (credits and taxes apart), provider and
+/// service, project and billing account. `?format=html` is the printable page.
+#[utoipa::path(get, path = "/api/v1/bills/{month}", tag = "cost", params(
+        ("month" = String, Path, description = "The month, `YYYY-MM`"), BillQuery),
+    security(("session" = ["cost:read"]), ("bearer" = ["cost:read"])),
+    responses(
+        (status = 200, description = "The bill (JSON, or HTML with `format=html`)", body = Bill),
+        (status = 404, description = "No such project", body = nimbus_api_types::ErrorBody),
+    ))]
+pub async fn monthly_bill(
+    State(state): State<AppState>,
+    caller: CanInScope<perm::CostRead>,
+    Path(month): Path<String>,
+    Query(query): Query<BillQuery>,
+) -> Result<Response, AppError> {
+    let month: Month = month.parse()?;
+    let html = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("html") => true,
+        Some(other) => {
+            return Err(AppError::new(
+                ErrorCode::ValidationFailed,
+                format!("format must be `json` or `html`, not `{other}`"),
+            ));
+        }
+    };
+    let project = ScopeQuery {
+        project: query.project,
+    }
+    .project(&caller)?;
+    let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
+    let bill = bills::bill(&mut tx, caller.tenant, month, project).await?;
+    db::finish_read(tx);
+    if html {
+        let page = BillPage::from(&bill).render().map_err(AppError::internal)?;
+        Ok(axum::response::Html(page).into_response())
+    } else {
+        Ok(Json(bill).into_response())
+    }
 }

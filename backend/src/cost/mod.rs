@@ -7,6 +7,7 @@ pub mod anomalies;
 pub mod anomaly_handlers;
 pub mod aws;
 pub mod azure;
+pub mod bills;
 pub mod budget_handlers;
 pub mod budgets;
 pub mod command;
