@@ -80,7 +80,7 @@ fn focus_csv(charges: &[Charge]) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn decimal(value: &str) -> Decimal {
+pub(crate) fn decimal(value: &str) -> Decimal {
     Decimal::from_scientific(value)
         .or_else(|_| value.parse())
         .unwrap_or_else(|err| panic!("{value}: {err}"))
@@ -101,7 +101,7 @@ fn expected_by_day(charges: &[Charge]) -> BTreeMap<(String, String, String), Dec
     totals
 }
 
-async fn explore(app: &TestApp, actor: &Actor, query: &str) -> Value {
+pub(crate) async fn explore(app: &TestApp, actor: &Actor, query: &str) -> Value {
     let response = app
         .call(
             &actor.token,
@@ -163,7 +163,7 @@ async fn line_items(app: &TestApp) -> i64 {
         .unwrap()
 }
 
-async fn finance(app: &TestApp, slug: &str) -> Actor {
+pub(crate) async fn finance(app: &TestApp, slug: &str) -> Actor {
     app.member(app.tenant(slug).await, BuiltinRole::Finance)
         .await
 }

@@ -9,7 +9,7 @@ use nimbus_api_types::cost::ImportIssue;
 use rust_decimal::Decimal;
 
 use super::focus::{Converter, Row};
-use super::native::{self, Columns};
+use super::native::{self, Columns, midnight, number};
 use crate::focus_column;
 
 pub const SOURCE: &str = "azure";
@@ -35,17 +35,6 @@ fn date(value: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(value, "%m/%d/%Y")
         .ok()
         .or_else(|| NaiveDate::parse_from_str(value.get(..10)?, "%Y-%m-%d").ok())
-}
-
-fn midnight(day: NaiveDate) -> String {
-    format!("{}T00:00:00Z", day.format("%Y-%m-%d"))
-}
-
-fn number(value: Option<&str>) -> Option<Decimal> {
-    let value = value?;
-    Decimal::from_str_exact(value)
-        .or_else(|_| Decimal::from_scientific(value))
-        .ok()
 }
 
 impl Layout {

@@ -51,7 +51,8 @@ fn no_such_import() -> AppError {
     AppError::new(ErrorCode::NotFound, "no such import")
 }
 
-/// The upload form: one `file` part (CSV or gzip-compressed CSV in FOCUS 1.0–1.3).
+/// The upload form: one `file` part, a bill in any format the import reads (docs/cost/LEDGER.md),
+/// optionally gzip-compressed.
 #[derive(utoipa::ToSchema)]
 #[expect(
     dead_code,

@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,10 +30,11 @@ use sqlx::PgPool;
 
 use super::focus::{COLUMN_COUNT, Converter, Encoder, Layout, Parsed, RowErrors, Unit, Warnings};
 use super::pgcopy;
+use super::records::Records;
 use super::repo;
 use super::rollup::Rollup;
+use super::{alibaba, aws, azure, gcp, oracle};
 use super::{allocation, watch};
-use super::{aws, azure, oracle};
 use crate::audit::{Entry, Outcome};
 use crate::db;
 use crate::error::AppError;
@@ -60,6 +61,8 @@ impl Format {
             aws::SOURCE => aws::Layout::from_header(header.iter()).map(Self::native),
             azure::SOURCE => azure::Layout::from_header(header.iter()).map(Self::native),
             oracle::SOURCE => oracle::Layout::from_header(header.iter()).map(Self::native),
+            gcp::SOURCE => gcp::Layout::from_header(header.iter()).map(Self::native),
+            alibaba::SOURCE => alibaba::Layout::from_header(header.iter()).map(Self::native),
             _ => Layout::from_header(header.iter(), warnings)
                 .map(|layout| Self::Focus(Box::new(layout))),
         }
@@ -74,6 +77,10 @@ fn source_of(header: &csv::StringRecord) -> &'static str {
         azure::SOURCE
     } else if oracle::is_cost_report(header.iter()) {
         oracle::SOURCE
+    } else if gcp::is_billing_export(header.iter()) {
+        gcp::SOURCE
+    } else if alibaba::is_instance_bill(header.iter()) {
+        alibaba::SOURCE
     } else {
         FOCUS
     }
@@ -82,10 +89,21 @@ fn source_of(header: &csv::StringRecord) -> &'static str {
 /// The source of a file, from its header (FOCUS when it cannot be read: the import then reports
 /// why).
 fn sniff_source(path: &Path) -> &'static str {
-    open_csv(path, None)
+    Records::open(path, None)
         .ok()
-        .and_then(|mut reader| reader.headers().ok().map(source_of))
-        .unwrap_or(FOCUS)
+        .and_then(|mut records| records.header(json_fields).ok())
+        .map_or(FOCUS, |header| source_of(&header))
+}
+
+/// The documented fields of the JSON bill format whose first row has these names.
+fn json_fields(names: &[&str]) -> Option<&'static [&'static str]> {
+    if gcp::is_billing_export(names.iter().copied()) {
+        Some(gcp::FIELDS)
+    } else if alibaba::is_instance_bill(names.iter().copied()) {
+        Some(alibaba::FIELDS)
+    } else {
+        None
+    }
 }
 
 /// Errors listed before the first pass stops reading.
@@ -389,67 +407,6 @@ fn month_of(at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         .single()
 }
 
-/// Opens a bill file, seeing through gzip compression (recognised by its magic bytes).
-fn open_csv(
-    path: &Path,
-    counter: Option<Arc<AtomicU64>>,
-) -> std::io::Result<csv::Reader<Box<dyn Read + Send>>> {
-    let mut probe = [0_u8; 2];
-    let gzip = {
-        let mut file = File::open(path)?;
-        file.read(&mut probe)? == 2 && probe == [0x1f, 0x8b]
-    };
-    let file = CountingReader {
-        inner: File::open(path)?,
-        counter,
-    };
-    let reader: Box<dyn Read + Send> = if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
-    } else {
-        Box::new(file)
-    };
-    Ok(csv::ReaderBuilder::new()
-        .has_headers(true)
-        .buffer_capacity(1 << 16)
-        .from_reader(reader))
-}
-
-/// Counts the bytes read from the file on disk (the reading phase's progress).
-struct CountingReader {
-    inner: File,
-    counter: Option<Arc<AtomicU64>>,
-}
-
-impl Read for CountingReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let read = self.inner.read(buf)?;
-        if let Some(counter) = &self.counter {
-            counter.fetch_add(read as u64, Ordering::Relaxed);
-        }
-        Ok(read)
-    }
-}
-
-fn csv_error(err: &csv::Error) -> ImportIssue {
-    let row = err.position().map(csv::Position::line);
-    let message = match err.kind() {
-        csv::ErrorKind::Utf8 { .. } => "the file is not UTF-8 text".to_owned(),
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => {
-            format!("the row has {len} fields where the header has {expected_len}")
-        }
-        csv::ErrorKind::Io(err) => format!("the file could not be read: {err}"),
-        _ => "the file is not valid CSV".to_owned(),
-    };
-    ImportIssue {
-        row,
-        column: None,
-        message,
-        count: 1,
-    }
-}
-
 /// What the reading thread found, besides the rows it sent.
 struct Scan {
     rows: u64,
@@ -476,10 +433,10 @@ fn read_rows(
         warnings: Warnings::default(),
         errors: Vec::new(),
     };
-    let mut reader = open_csv(path, Some(bytes_read)).map_err(AppError::internal)?;
-    let format = match reader.headers() {
-        Ok(header) => Format::from_header(header, &mut read.warnings),
-        Err(err) => Err(vec![csv_error(&err)]),
+    let mut records = Records::open(path, Some(bytes_read)).map_err(AppError::internal)?;
+    let format = match records.header(json_fields) {
+        Ok(header) => Format::from_header(&header, &mut read.warnings),
+        Err(err) => Err(vec![err]),
     };
     let format = match format {
         Ok(format) => format,
@@ -493,16 +450,15 @@ fn read_rows(
     let mut chunk = Vec::with_capacity(CHUNK_BYTES + 8192);
     chunk.extend_from_slice(pgcopy::HEADER);
     loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
+        let line = match records.read(&mut record) {
+            Ok(None) => break,
+            Ok(Some(line)) => line,
             Err(err) => {
-                read.errors.push(csv_error(&err));
+                read.errors.push(err);
                 break;
             }
-        }
+        };
         read.rows += 1;
-        let line = record.position().map_or(read.rows + 1, csv::Position::line);
         let mut sink = Sink {
             encoder: &encoder,
             rollup: &mut read.rollup,

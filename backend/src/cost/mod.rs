@@ -2,6 +2,7 @@
 //! data, `import` the pipeline that brings files in, `repo` its SQL, `explorer` the reads,
 //! `handlers` the API and `command` the `nimbus import-bill` CLI.
 
+pub mod alibaba;
 pub mod allocation;
 pub mod anomalies;
 pub mod anomaly_handlers;
@@ -14,12 +15,14 @@ pub mod command;
 pub mod explorer;
 pub mod focus;
 pub mod forecast;
+pub mod gcp;
 pub mod handlers;
 pub mod import;
 pub mod native;
 pub mod oracle;
 pub mod pgcopy;
 pub mod rates;
+pub mod records;
 pub mod repo;
 pub mod rollup;
 pub mod watch;

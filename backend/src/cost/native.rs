@@ -4,7 +4,9 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use chrono::NaiveDate;
 use nimbus_api_types::cost::ImportIssue;
+use rust_decimal::Decimal;
 
 use super::focus::{Row, is_null};
 
@@ -81,4 +83,28 @@ pub fn keep<'r>(
                 .push((Cow::Borrowed(*extension), Cow::Borrowed(value)));
         }
     }
+}
+
+/// A decimal as the exports write them (plain or E-notation); `None` when absent or not one.
+#[must_use]
+pub fn number(value: Option<&str>) -> Option<Decimal> {
+    let value = value?;
+    Decimal::from_str_exact(value)
+        .or_else(|_| Decimal::from_scientific(value))
+        .ok()
+}
+
+/// An amount column of a row: zero when empty, an error naming the column when not a number.
+pub fn amount(value: Option<&str>, line: u64, column: &str) -> Result<Decimal, Vec<ImportIssue>> {
+    match value {
+        None => Ok(Decimal::ZERO),
+        Some(text) => number(Some(text))
+            .ok_or_else(|| issue(line, column, format!("`{text}` is not a number"))),
+    }
+}
+
+/// The start of `day` (UTC) as FOCUS writes it.
+#[must_use]
+pub fn midnight(day: NaiveDate) -> String {
+    format!("{}T00:00:00Z", day.format("%Y-%m-%d"))
 }

@@ -5,7 +5,6 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Datelike, Months, NaiveDateTime, TimeZone, Utc};
 use nimbus_api_types::cost::ImportIssue;
-use rust_decimal::Decimal;
 
 use super::focus::{Converter, Row, parse_timestamp};
 use super::native::{self, Columns};
@@ -85,14 +84,7 @@ impl Converter for Layout {
             time(value)
                 .ok_or_else(|| native::issue(line, name, format!("`{value}` is not a date-time")))
         };
-        let amount = |name: &'static str| -> Result<Decimal, Vec<ImportIssue>> {
-            match get(name) {
-                None => Ok(Decimal::ZERO),
-                Some(value) => Decimal::from_str_exact(value)
-                    .or_else(|_| Decimal::from_scientific(value))
-                    .map_err(|_| native::issue(line, name, format!("`{value}` is not a number"))),
-            }
-        };
+        let amount = |name: &str| native::amount(get(name), line, name);
         let mut row = Row::new();
         // Overage is billed on its own line item columns: the charge is both together.
         let cost = match get("cost/myCostOverage") {
