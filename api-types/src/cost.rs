@@ -101,10 +101,12 @@ pub enum CostDimension {
     Region,
     ChargeCategory,
     Project,
+    /// The Kubernetes cluster, from the tags and resource ids of managed clusters.
+    Cluster,
 }
 
 impl CostDimension {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Provider,
         Self::BillingAccount,
         Self::SubAccount,
@@ -113,6 +115,7 @@ impl CostDimension {
         Self::Region,
         Self::ChargeCategory,
         Self::Project,
+        Self::Cluster,
     ];
 
     /// The wire name (`group_by=service,region`).
@@ -127,12 +130,57 @@ impl CostDimension {
             Self::Region => "region",
             Self::ChargeCategory => "charge_category",
             Self::Project => "project",
+            Self::Cluster => "cluster",
         }
     }
 
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|d| d.as_str() == name)
+    }
+}
+
+/// What the explorer groups by: a dimension, or the values of one tag key the tenant made a
+/// cost dimension. On the wire, the dimension's name or `tag:KEY` (`group_by=service,tag:team`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CostGrouping {
+    Dimension(CostDimension),
+    Tag(String),
+}
+
+impl CostGrouping {
+    const TAG_PREFIX: &'static str = "tag:";
+
+    /// The wire name.
+    #[must_use]
+    pub fn name(&self) -> String {
+        match self {
+            Self::Dimension(dimension) => dimension.as_str().to_owned(),
+            Self::Tag(key) => format!("{}{key}", Self::TAG_PREFIX),
+        }
+    }
+
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.strip_prefix(Self::TAG_PREFIX) {
+            Some(key) if !key.is_empty() => Some(Self::Tag(key.to_owned())),
+            Some(_) => None,
+            None => CostDimension::from_name(name).map(Self::Dimension),
+        }
+    }
+}
+
+impl Serialize for CostGrouping {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for CostGrouping {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Self::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown cost grouping `{name}`")))
     }
 }
 
@@ -160,7 +208,9 @@ pub struct CostReport {
     pub to: NaiveDate,
     pub granularity: Granularity,
     pub metric: CostMetric,
-    pub group_by: Vec<CostDimension>,
+    /// Dimension names, or `tag:KEY`.
+    #[cfg_attr(feature = "server", schema(value_type = Vec<String>))]
+    pub group_by: Vec<CostGrouping>,
     pub rows: Vec<CostRow>,
     /// Totals per currency over the whole range.
     pub totals: Vec<CurrencyAmount>,
@@ -618,4 +668,36 @@ pub struct Bill {
     pub project_name: Option<String>,
     pub currencies: Vec<BillCurrency>,
     pub generated_at: DateTime<Utc>,
+}
+
+/// A tenant's cost settings: the tag keys that are cost dimensions (grouped and filtered by
+/// in the explorer, as `tag:KEY`). At most five; changing them recomputes the rollups.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct CostSettings {
+    pub tag_keys: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groupings_travel_as_dimension_names_or_tag_keys() {
+        for name in ["service", "cluster", "tag:team", "tag:aws:createdBy"] {
+            let grouping = CostGrouping::from_name(name).unwrap();
+            assert_eq!(grouping.name(), name);
+            let json = serde_json::to_string(&grouping).unwrap();
+            assert_eq!(
+                serde_json::from_str::<CostGrouping>(&json).unwrap(),
+                grouping
+            );
+        }
+        assert_eq!(
+            CostGrouping::from_name("tag:aws:createdBy"),
+            Some(CostGrouping::Tag("aws:createdBy".into()))
+        );
+        assert_eq!(CostGrouping::from_name("tag:"), None);
+        assert_eq!(CostGrouping::from_name("colour"), None);
+    }
 }

@@ -10,6 +10,7 @@ mod browser;
 mod budgets;
 mod cli;
 mod cost;
+mod cost_dimensions;
 mod cost_json;
 mod errors;
 mod forecast;

@@ -23,6 +23,7 @@ use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::dimensions;
 use crate::error::AppError;
 use crate::http::validate::bounded_name;
 
@@ -356,6 +357,8 @@ struct Group {
     charge_category: String,
     billing_currency: String,
     rule_id: Option<Uuid>,
+    cluster: Option<String>,
+    tags: Option<serde_json::Value>,
     billed: Decimal,
     effective: Decimal,
     list: Option<Decimal>,
@@ -378,6 +381,8 @@ struct Columns {
     charge: Vec<String>,
     currency: Vec<String>,
     project: Vec<Option<Uuid>>,
+    cluster: Vec<Option<String>>,
+    tags: Vec<Option<serde_json::Value>>,
     billed: Vec<Decimal>,
     effective: Vec<Decimal>,
     list: Vec<Option<Decimal>>,
@@ -408,6 +413,8 @@ impl Columns {
         self.charge.push(group.charge_category.clone());
         self.currency.push(group.billing_currency.clone());
         self.project.push(project);
+        self.cluster.push(group.cluster.clone());
+        self.tags.push(group.tags.clone());
         self.billed.push(amounts.billed);
         self.effective.push(amounts.effective);
         self.list.push(amounts.list);
@@ -467,6 +474,7 @@ pub async fn run(
 ) -> Result<AllocationRun, AppError> {
     let destinations = destinations(conn, tenant).await?;
     let time_zone = super::repo::time_zone(conn, tenant).await?;
+    let tag_keys = dimensions::tag_keys(conn, tenant).await?;
     let mut summary = AllocationRun {
         months: 0,
         rollup_rows: 0,
@@ -498,16 +506,18 @@ pub async fn run(
                                  ELSE li.resource_id LIKE r.pattern
                              END
                        ORDER BY r.priority LIMIT 1) AS rule_id,
+                      li.cluster, cost_tag_dimensions(li.tags, $5) AS tags,
                       sum(li.billed_cost) AS "billed!", sum(li.effective_cost) AS "effective!",
                       sum(li.list_cost) AS list, sum(li.contracted_cost) AS contracted,
                       count(*) AS "line_items!"
                FROM cost_line_items li
                WHERE li.tenant_id = $1 AND li.billing_period_start >= $2 AND li.billing_period_start < $3
-               GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12"#,
+               GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14"#,
             tenant.0,
             month,
             end,
             time_zone,
+            tag_keys.as_slice(),
         )
         .fetch_all(&mut *conn)
         .await?;
@@ -524,12 +534,13 @@ pub async fn run(
         let written = sqlx::query!(
             r#"INSERT INTO cost_daily (tenant_id, source, billing_account_id, billing_period_start, day, provider,
                                        sub_account_id, service_name, service_category, region_id, charge_category,
-                                       billing_currency, project_id, billed_cost, effective_cost, list_cost,
-                                       contracted_cost, line_items)
+                                       billing_currency, project_id, cluster, tags, billed_cost, effective_cost,
+                                       list_cost, contracted_cost, line_items)
                SELECT $1, * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::date[], $6::text[],
                                         $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
-                                        $12::text[], $13::uuid[], $14::numeric[], $15::numeric[],
-                                        $16::numeric[], $17::numeric[], $18::bigint[])"#,
+                                        $12::text[], $13::uuid[], $14::text[], $15::jsonb[],
+                                        $16::numeric[], $17::numeric[], $18::numeric[], $19::numeric[],
+                                        $20::bigint[])"#,
             tenant.0,
             &columns.source,
             &columns.account,
@@ -543,6 +554,8 @@ pub async fn run(
             &columns.charge,
             &columns.currency,
             &columns.project as &[Option<Uuid>],
+            &columns.cluster as &[Option<String>],
+            &columns.tags as &[Option<serde_json::Value>],
             &columns.billed,
             &columns.effective,
             &columns.list as &[Option<Decimal>],

@@ -7,13 +7,14 @@ use axum::response::Response;
 use chrono::{Datelike, Months, NaiveDate, Utc};
 use nimbus_api_types::ErrorCode;
 use nimbus_api_types::cost::{
-    CostDimension, CostMetric, CostReport, CostRow, CurrencyAmount, Granularity,
+    CostDimension, CostGrouping, CostMetric, CostReport, CostRow, CurrencyAmount, Granularity,
 };
 use nimbus_api_types::ids::{ProjectId, TenantId};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use sqlx::{PgPool, Row};
 
+use super::dimensions;
 use crate::db;
 use crate::error::AppError;
 use crate::http::csv as csv_export;
@@ -34,7 +35,8 @@ pub struct ExplorerQuery {
     /// `billed`, `effective`, `list` or `contracted` [default: effective].
     pub metric: Option<CostMetric>,
     /// Up to two dimensions, comma-separated: provider, billing_account, sub_account, service,
-    /// service_category, region, charge_category, project.
+    /// service_category, region, charge_category, project, cluster, or `tag:KEY` for a tag key
+    /// the tenant made a cost dimension (`PUT /api/v1/cost/settings`).
     pub group_by: Option<String>,
     /// `csv` to download the rows.
     pub format: Option<String>,
@@ -50,6 +52,10 @@ pub struct ExplorerQuery {
     pub charge_category: Option<String>,
     /// A project id, or `unallocated` for costs no allocation rule matched.
     pub project: Option<String>,
+    pub cluster: Option<String>,
+    /// With `tag_value`: only costs whose tag `tag_key` (a cost dimension) has that value.
+    pub tag_key: Option<String>,
+    pub tag_value: Option<String>,
 }
 
 /// A checked explorer request.
@@ -59,10 +65,25 @@ pub struct View {
     pub to: NaiveDate,
     pub granularity: Granularity,
     pub metric: CostMetric,
-    pub group_by: Vec<CostDimension>,
+    pub group_by: Vec<CostGrouping>,
     pub filters: Vec<(CostDimension, String)>,
+    /// A tag key and the value costs must carry.
+    pub tag: Option<(String, String)>,
     /// Convert to this ISO 4217 code, or to the tenant's reporting currency (`reporting`).
     pub currency: Option<String>,
+}
+
+impl View {
+    /// The tag keys the view reads: they must be the tenant's tag dimensions.
+    fn tag_keys(&self) -> impl Iterator<Item = &str> {
+        self.group_by
+            .iter()
+            .filter_map(|grouping| match grouping {
+                CostGrouping::Tag(key) => Some(key.as_str()),
+                CostGrouping::Dimension(_) => None,
+            })
+            .chain(self.tag.as_ref().map(|(key, _)| key.as_str()))
+    }
 }
 
 fn invalid(message: impl Into<std::borrow::Cow<'static, str>>) -> AppError {
@@ -98,9 +119,9 @@ impl ExplorerQuery {
             Some(list) => list
                 .split(',')
                 .map(|name| {
-                    CostDimension::from_name(name.trim()).ok_or_else(|| {
+                    CostGrouping::from_name(name.trim()).ok_or_else(|| {
                         invalid(format!(
-                            "unknown group_by dimension `{}`; use provider, billing_account, sub_account, service, service_category, region, charge_category or project",
+                            "unknown group_by dimension `{}`; use provider, billing_account, sub_account, service, service_category, region, charge_category, project, cluster or tag:KEY",
                             name.trim()
                         ))
                     })
@@ -122,10 +143,16 @@ impl ExplorerQuery {
             (CostDimension::Region, &self.region),
             (CostDimension::ChargeCategory, &self.charge_category),
             (CostDimension::Project, &self.project),
+            (CostDimension::Cluster, &self.cluster),
         ]
         .into_iter()
         .filter_map(|(dimension, value)| value.clone().map(|value| (dimension, value)))
         .collect();
+        let tag = match (&self.tag_key, &self.tag_value) {
+            (None, None) => None,
+            (Some(key), Some(value)) => Some((key.clone(), value.clone())),
+            _ => return Err(invalid("tag_key and tag_value go together")),
+        };
         if let Some(code) = self.currency.as_deref()
             && code != "reporting"
             && !(code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()))
@@ -142,6 +169,7 @@ impl ExplorerQuery {
             metric: self.metric.unwrap_or_default(),
             group_by,
             filters,
+            tag,
         })
     }
 }
@@ -158,6 +186,7 @@ const fn column(dimension: CostDimension) -> &'static str {
         CostDimension::Region => "d.region_id",
         CostDimension::ChargeCategory => "d.charge_category",
         CostDimension::Project => "coalesce(d.project_id::text, 'unallocated')",
+        CostDimension::Cluster => "d.cluster",
     }
 }
 
@@ -178,39 +207,67 @@ const fn truncation(granularity: Granularity) -> &'static str {
     }
 }
 
-/// The `WHERE` clause every explorer query shares: `$1` tenant, `$2`/`$3` the days, `$4` the
-/// caller's only project, `$5` the conversion target, then one parameter per filter. Only fixed
-/// column names reach the SQL text.
-fn conditions(view: &View) -> String {
-    let mut sql = format!(
-        "d.tenant_id = $1 AND d.day >= $2 AND d.day < $3 AND ($4::uuid IS NULL OR d.project_id = $4)
-         AND d.{} IS NOT NULL",
-        metric_column(view.metric)
-    );
-    for (i, (dimension, _)) in view.filters.iter().enumerate() {
-        sql.push_str(&format!(" AND {} = ${}", column(*dimension), i + 6));
-    }
-    sql
+/// The text parameters of a query after the five every explorer query binds (`$1` tenant,
+/// `$2`/`$3` the days, `$4` the caller's only project, `$5` the conversion target). Values and
+/// tag keys travel as parameters; only fixed column names reach the SQL text.
+#[derive(Default)]
+struct Params<'v> {
+    texts: Vec<&'v str>,
 }
 
-/// Binds the parameters of [`conditions`], in order.
-fn bind<'q>(
-    sql: &'q str,
-    tenant: TenantId,
-    project: Option<ProjectId>,
-    target: Option<&'q str>,
-    view: &'q View,
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant.0)
-        .bind(view.from)
-        .bind(view.to)
-        .bind(project.map(|p| p.0))
-        .bind(target);
-    for (_, value) in &view.filters {
-        query = query.bind(value);
+impl<'v> Params<'v> {
+    /// Adds a parameter and returns its placeholder.
+    fn add(&mut self, value: &'v str) -> String {
+        self.texts.push(value);
+        format!("${}", self.texts.len() + 5)
     }
-    query
+
+    /// The SQL of a grouping.
+    fn grouping(&mut self, grouping: &'v CostGrouping) -> String {
+        match grouping {
+            CostGrouping::Dimension(dimension) => column(*dimension).to_owned(),
+            CostGrouping::Tag(key) => format!("d.tags ->> {}", self.add(key)),
+        }
+    }
+
+    /// The `WHERE` clause every explorer query shares.
+    fn conditions(&mut self, view: &'v View) -> String {
+        let mut sql = format!(
+            "d.tenant_id = $1 AND d.day >= $2 AND d.day < $3 AND ($4::uuid IS NULL OR d.project_id = $4)
+             AND d.{} IS NOT NULL",
+            metric_column(view.metric)
+        );
+        for (dimension, value) in &view.filters {
+            let value = self.add(value);
+            sql.push_str(&format!(" AND {} = {value}", column(*dimension)));
+        }
+        if let Some((key, value)) = &view.tag {
+            let (key, value) = (self.add(key), self.add(value));
+            sql.push_str(&format!(" AND d.tags ->> {key} = {value}"));
+        }
+        sql
+    }
+
+    /// `sql` with every parameter bound, in order.
+    fn bind<'q>(
+        &'q self,
+        sql: &'q str,
+        tenant: TenantId,
+        project: Option<ProjectId>,
+        target: Option<&'q str>,
+        view: &'q View,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.0)
+            .bind(view.from)
+            .bind(view.to)
+            .bind(project.map(|p| p.0))
+            .bind(target);
+        for value in &self.texts {
+            query = query.bind(*value);
+        }
+        query
+    }
 }
 
 /// Converted amounts keep this many decimal places (rates have their own; the product of two
@@ -227,6 +284,14 @@ pub async fn report(
     view: &View,
 ) -> Result<CostReport, AppError> {
     let mut tx = db::begin_for_tenant(pool, tenant).await?;
+    if view.tag_keys().next().is_some() {
+        let dimensions = dimensions::tag_keys(&mut tx, tenant).await?;
+        if let Some(key) = view.tag_keys().find(|key| !dimensions.contains(key)) {
+            return Err(invalid(format!(
+                "the tag key `{key}` is not a cost dimension; add it to tag_keys with PUT /api/v1/cost/settings"
+            )));
+        }
+    }
     let target = match view.currency.as_deref() {
         None => None,
         Some("reporting") => Some(
@@ -242,12 +307,14 @@ pub async fn report(
     let rate_join = "LEFT JOIN cost_rates r ON r.tenant_id = d.tenant_id AND r.from_currency = d.billing_currency
                      AND r.to_currency = $5 AND r.month = date_trunc('month', d.day)::date";
     if target.is_some() {
+        let mut params = Params::default();
         let sql = format!(
             "SELECT DISTINCT d.billing_currency, to_char(d.day, 'YYYY-MM') AS month FROM cost_daily d {rate_join}
              WHERE {} AND d.billing_currency <> $5 AND r.rate IS NULL ORDER BY 2, 1 LIMIT 20",
-            conditions(view)
+            params.conditions(view)
         );
-        let missing = bind(&sql, tenant, project, target.as_deref(), view)
+        let missing = params
+            .bind(&sql, tenant, project, target.as_deref(), view)
             .fetch_all(&mut *tx)
             .await?;
         if !missing.is_empty() {
@@ -269,11 +336,12 @@ pub async fn report(
             .with_details(serde_json::json!({ "missing_rates": pairs })));
         }
     }
+    let mut params = Params::default();
     let groups: String = view
         .group_by
         .iter()
         .enumerate()
-        .map(|(i, d)| format!(", {} AS g{i}", column(*d)))
+        .map(|(i, grouping)| format!(", {} AS g{i}", params.grouping(grouping)))
         .collect();
     let metric = format!("d.{}", metric_column(view.metric));
     let (currency, amount, join) = match target {
@@ -299,10 +367,11 @@ pub async fn report(
          FROM cost_daily d {join} WHERE {}
          GROUP BY 1{group_positions}, {currency_position} ORDER BY 1{group_positions}, {currency_position} LIMIT {}",
         truncation(view.granularity),
-        conditions(view),
+        params.conditions(view),
         MAX_ROWS + 1
     );
-    let fetched = bind(&sql, tenant, project, target.as_deref(), view)
+    let fetched = params
+        .bind(&sql, tenant, project, target.as_deref(), view)
         .fetch_all(&mut *tx)
         .await?;
     db::finish_read(tx);
@@ -345,7 +414,7 @@ pub async fn report(
 pub fn to_csv(report: &CostReport) -> Result<Response, AppError> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["period".to_owned()];
-    header.extend(report.group_by.iter().map(|d| d.as_str().to_owned()));
+    header.extend(report.group_by.iter().map(CostGrouping::name));
     header.extend(["currency".to_owned(), "amount".to_owned()]);
     writer.write_record(&header).map_err(AppError::internal)?;
     for row in &report.rows {

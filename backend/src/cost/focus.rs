@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use nimbus_api_types::cost::ImportIssue;
 
+use super::dimensions::{self, TagKeys};
 use super::pgcopy;
 
 /// How a column's values are checked and stored.
@@ -272,8 +273,10 @@ pub mod col {
     pub const LIST_COST: usize = 30;
     pub const PROVIDER_NAME: usize = 39;
     pub const REGION_ID: usize = 41;
+    pub const RESOURCE_ID: usize = 43;
     pub const SERVICE_NAME: usize = 47;
     pub const SUB_ACCOUNT_ID: usize = 53;
+    pub const TAGS: usize = 56;
     pub const SERVICE_PROVIDER_NAME: usize = 64;
 }
 
@@ -283,7 +286,7 @@ pub mod col {
 pub fn copy_statement(table: &str) -> String {
     let columns: Vec<String> = COLUMNS.iter().map(Column::db_name).collect();
     format!(
-        "COPY {table} (tenant_id, import_id, source, {}, extensions) FROM STDIN WITH (FORMAT binary)",
+        "COPY {table} (tenant_id, import_id, source, {}, extensions, cluster) FROM STDIN WITH (FORMAT binary)",
         columns.join(", ")
     )
 }
@@ -434,6 +437,10 @@ pub struct Unit {
 pub struct Parsed {
     pub unit: Unit,
     pub charge_period_start: DateTime<Utc>,
+    /// The Kubernetes cluster of the row (`dimensions::cluster`).
+    pub cluster: Option<String>,
+    /// The values of the tenant's tag dimensions, as JSON (`TagKeys::project`).
+    pub tags: Option<String>,
 }
 
 /// FOCUS null: no value. Empty strings and the `NULL` placeholder of SQL dumps (the FOCUS sample
@@ -446,23 +453,24 @@ pub fn is_null(value: &str) -> bool {
 pub struct Encoder {
     /// The field count, tenant, import and source: the same for every row.
     prefix: Vec<u8>,
+    tag_keys: TagKeys,
 }
 
-/// Fields of a ledger row: tenant, import, source, the FOCUS columns, extensions.
-const FIELDS: i16 = 3 + COLUMN_COUNT as i16 + 1;
+/// Fields of a ledger row: tenant, import, source, the FOCUS columns, extensions, cluster.
+const FIELDS: i16 = 3 + COLUMN_COUNT as i16 + 2;
 
 /// Errors of one row, each with its column.
 pub type RowErrors = Vec<ImportIssue>;
 
 impl Encoder {
     #[must_use]
-    pub fn new(tenant: uuid::Uuid, import: uuid::Uuid, source: &str) -> Self {
+    pub fn new(tenant: uuid::Uuid, import: uuid::Uuid, source: &str, tag_keys: TagKeys) -> Self {
         let mut prefix = Vec::new();
         pgcopy::row(&mut prefix, FIELDS);
         pgcopy::uuid(&mut prefix, tenant);
         pgcopy::uuid(&mut prefix, import);
         pgcopy::bytes(&mut prefix, source.as_bytes());
-        Self { prefix }
+        Self { prefix, tag_keys }
     }
 
     /// Appends the row's COPY tuple to `out` and returns its unit, or returns every error of the
@@ -478,6 +486,7 @@ impl Encoder {
         let start = out.len();
         let mut errors = Vec::new();
         let mut timestamps: [Option<DateTime<Utc>>; 4] = [None; 4];
+        let mut tags = None;
         out.extend_from_slice(&self.prefix);
         for (index, column) in COLUMNS.iter().enumerate() {
             let value = match values[index] {
@@ -568,6 +577,9 @@ impl Encoder {
                                 );
                             }
                             pgcopy::jsonb(out, value);
+                            if index == col::TAGS {
+                                tags = Some(object);
+                            }
                         }
                         Err(_) => errors.push(issue(
                             Some(row),
@@ -579,6 +591,12 @@ impl Encoder {
             }
         }
         write_extensions(extensions, out);
+        let resource_id = values[col::RESOURCE_ID].filter(|v| !is_null(v));
+        let cluster = dimensions::cluster(tags.as_ref(), resource_id);
+        match &cluster {
+            Some(name) => pgcopy::bytes(out, name.as_bytes()),
+            None => pgcopy::null(out),
+        }
         let [billing_start, billing_end, charge_start, charge_end] = timestamps;
         if let (Some(start), Some(end)) = (charge_start, charge_end)
             && start >= end
@@ -613,6 +631,8 @@ impl Encoder {
                         billing_period_start,
                     },
                     charge_period_start,
+                    tags: self.tag_keys.project(tags.as_ref()),
+                    cluster,
                 })
             }
             _ => {
@@ -796,6 +816,8 @@ mod tests {
         assert_eq!(COLUMNS[col::REGION_ID].name, "RegionId");
         assert_eq!(COLUMNS[col::SERVICE_NAME].name, "ServiceName");
         assert_eq!(COLUMNS[col::SUB_ACCOUNT_ID].name, "SubAccountId");
+        assert_eq!(COLUMNS[col::RESOURCE_ID].name, "ResourceId");
+        assert_eq!(COLUMNS[col::TAGS].name, "Tags");
         assert_eq!(
             COLUMNS[col::SERVICE_PROVIDER_NAME].name,
             "ServiceProviderName"
@@ -947,7 +969,12 @@ mod tests {
             })
             .collect();
         let record = csv::StringRecord::from(values);
-        let encoder = Encoder::new(uuid::Uuid::nil(), uuid::Uuid::nil(), "focus");
+        let encoder = Encoder::new(
+            uuid::Uuid::nil(),
+            uuid::Uuid::nil(),
+            "focus",
+            TagKeys::default(),
+        );
         let mut out = Vec::new();
         let result = encoder.encode(
             2,
@@ -966,7 +993,7 @@ mod tests {
         assert_eq!(unit.billing_account_id, "acct-1");
         // Walk the tuple: a field count, then each field's length and bytes.
         let fields = i16::from_be_bytes([tuple[0], tuple[1]]);
-        assert_eq!(usize::try_from(fields).unwrap(), 3 + COLUMN_COUNT + 1);
+        assert_eq!(usize::try_from(fields).unwrap(), 3 + COLUMN_COUNT + 2);
         let mut at = 2;
         let mut values: Vec<Option<&[u8]>> = Vec::new();
         while at < tuple.len() {
@@ -982,7 +1009,7 @@ mod tests {
         }
         assert_eq!(
             values.len(),
-            3 + COLUMN_COUNT + 1,
+            3 + COLUMN_COUNT + 2,
             "the tuple ends with its last field"
         );
         let column = |name: &str| values[3 + COLUMNS.iter().position(|c| c.name == name).unwrap()];
@@ -1001,6 +1028,11 @@ mod tests {
         assert_eq!(
             values[3 + COLUMN_COUNT],
             Some(&jsonb(br#"{"x_Custom":"kept"}"#)[..])
+        );
+        assert_eq!(
+            values[3 + COLUMN_COUNT + 1],
+            None,
+            "no cluster in these tags"
         );
         // BillingAccountName and ChargeClass were empty strings.
         assert_eq!(warnings.iter().map(|w| w.count).sum::<u64>(), 2);

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use nimbus_api_types::ErrorCode;
 use nimbus_api_types::cost::{
-    AllocationRule, AllocationRuleInput, AllocationRun, Bill, CostImport, CostReport,
+    AllocationRule, AllocationRuleInput, AllocationRun, Bill, CostImport, CostReport, CostSettings,
     ForecastReport, ImportStatus,
 };
 use nimbus_api_types::identity::Page;
@@ -18,6 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::bills::{self, BillPage, Month};
+use super::dimensions::{self, TagKeys};
 use super::explorer::{self, ExplorerQuery};
 use super::import::{self, BillFile, Importer, Quiet};
 use super::{allocation, forecast, rates, repo, watch};
@@ -38,6 +39,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_rules, create_rule))
         .routes(routes!(replace_rule, delete_rule))
         .routes(routes!(run_allocation))
+        .routes(routes!(get_settings, change_settings))
         .routes(routes!(forecasts))
         .routes(routes!(monthly_bill))
 }
@@ -350,6 +352,48 @@ pub async fn run_allocation(
     audit::record(&mut tx, &entry).await?;
     tx.commit().await?;
     Ok(Json(run))
+}
+
+/// The tenant's cost settings.
+#[utoipa::path(get, path = "/api/v1/cost/settings", tag = "cost",
+    security(("session" = ["cost:read"]), ("bearer" = ["cost:read"])),
+    responses((status = 200, description = "The settings", body = CostSettings)))]
+pub async fn get_settings(
+    State(state): State<AppState>,
+    caller: Can<perm::CostRead>,
+) -> Result<Json<CostSettings>, AppError> {
+    let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
+    let tag_keys = dimensions::tag_keys(&mut tx, caller.tenant).await?;
+    db::finish_read(tx);
+    Ok(Json(CostSettings {
+        tag_keys: tag_keys.as_slice().to_vec(),
+    }))
+}
+
+/// Replaces the tenant's cost settings. The tag keys become explorer dimensions (`tag:KEY`):
+/// every month's rollups are recomputed with them before the answer.
+#[utoipa::path(put, path = "/api/v1/cost/settings", tag = "cost", request_body = CostSettings,
+    security(("session" = ["cost:write"]), ("bearer" = ["cost:write"])),
+    responses(
+        (status = 200, description = "Saved, and the rollups recomputed", body = CostSettings),
+        (status = 422, description = "Too many, empty, repeated keys or keys with a comma", body = nimbus_api_types::ErrorBody),
+    ))]
+pub async fn change_settings(
+    State(state): State<AppState>,
+    caller: Can<perm::CostWrite>,
+    Json(settings): Json<CostSettings>,
+) -> Result<Json<CostSettings>, AppError> {
+    let tag_keys = TagKeys::new(settings.tag_keys.clone())?;
+    let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
+    allocation::lock(&mut tx, caller.tenant).await?;
+    dimensions::save_tag_keys(&mut tx, caller.tenant, &tag_keys).await?;
+    let months = allocation::months_with_costs(&mut tx, caller.tenant).await?;
+    let run = allocation::run(&mut tx, caller.tenant, &months).await?;
+    let mut entry = caller.audit("cost.settings.update", String::new());
+    entry.details = serde_json::json!({ "settings": settings, "run": run });
+    audit::record(&mut tx, &entry).await?;
+    tx.commit().await?;
+    Ok(Json(settings))
 }
 
 /// `?project=`: one project's costs instead of the whole tenant's.

@@ -34,7 +34,7 @@ use super::records::Records;
 use super::repo;
 use super::rollup::Rollup;
 use super::{alibaba, aws, azure, gcp, oracle};
-use super::{allocation, watch};
+use super::{allocation, dimensions, watch};
 use crate::audit::{Entry, Outcome};
 use crate::db;
 use crate::error::AppError;
@@ -301,21 +301,14 @@ async fn run(
     let mut tx = db::begin_for_tenant(pool, importer.tenant).await?;
     repo::set_statement_timeout(&mut tx, importer.statement_timeout).await?;
     repo::create_stage(&mut tx).await?;
+    let tag_keys = dimensions::tag_keys(&mut tx, importer.tenant).await?;
 
     progress.phase("reading", file.bytes);
     // Rows go out in the stream; the ledger is written after it, in one statement.
     let read = Arc::new(AtomicU64::new(0));
     let reporter = spawn_progress_writer(pool.clone(), importer.tenant, id, Arc::clone(&read));
-    let staged = stage_rows(
-        &mut tx,
-        importer.tenant,
-        id,
-        source,
-        &file.path,
-        read,
-        progress.as_ref(),
-    )
-    .await;
+    let encoder = Encoder::new(importer.tenant.0, id.0, source, tag_keys.clone());
+    let staged = stage_rows(&mut tx, encoder, &file.path, read, progress.as_ref()).await;
     reporter.abort();
     let _ = reporter.await;
     let staged = staged?;
@@ -379,11 +372,13 @@ async fn run(
     } else {
         let time_zone = repo::time_zone(&mut tx, importer.tenant).await?;
         repo::delete_rollups(&mut tx, importer.tenant, source, &units).await?;
-        if staged.rollup.is_exact() {
+        // The tag dimensions may have changed while the file was read (under the lock now held).
+        let current_keys = dimensions::tag_keys(&mut tx, importer.tenant).await?;
+        if staged.rollup.is_exact() && current_keys == tag_keys {
             repo::insert_rollups(&mut tx, importer.tenant, source, &staged.rollup, &time_zone)
                 .await?;
         } else {
-            repo::rollups_from_stage(&mut tx, &time_zone).await?;
+            repo::rollups_from_stage(&mut tx, &time_zone, &current_keys).await?;
         }
     }
     let import = repo::finish_in(
@@ -420,9 +415,7 @@ struct Scan {
 /// `chunks` until the first error (then it only looks for more errors, up to a limit).
 fn read_rows(
     path: &Path,
-    tenant: TenantId,
-    id: CostImportId,
-    source: &'static str,
+    encoder: &Encoder,
     bytes_read: Arc<AtomicU64>,
     chunks: &tokio::sync::mpsc::Sender<Vec<u8>>,
 ) -> Result<Scan, AppError> {
@@ -445,7 +438,6 @@ fn read_rows(
             return Ok(read);
         }
     };
-    let encoder = Encoder::new(tenant.0, id.0, source);
     let mut record = csv::StringRecord::new();
     let mut chunk = Vec::with_capacity(CHUNK_BYTES + 8192);
     chunk.extend_from_slice(pgcopy::HEADER);
@@ -460,7 +452,7 @@ fn read_rows(
         };
         read.rows += 1;
         let mut sink = Sink {
-            encoder: &encoder,
+            encoder,
             rollup: &mut read.rollup,
             warnings: &mut read.warnings,
             chunk: &mut chunk,
@@ -533,9 +525,7 @@ impl Sink<'_> {
 /// Streams the file's rows into the staging table; `Rejected` with every error found.
 async fn stage_rows(
     conn: &mut sqlx::PgConnection,
-    tenant: TenantId,
-    id: CostImportId,
-    source: &'static str,
+    encoder: Encoder,
     path: &Path,
     bytes_read: Arc<AtomicU64>,
     progress: &dyn Progress,
@@ -543,9 +533,7 @@ async fn stage_rows(
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let reading = {
         let (path, bytes_read) = (path.to_owned(), Arc::clone(&bytes_read));
-        tokio::task::spawn_blocking(move || {
-            read_rows(&path, tenant, id, source, bytes_read, &sender)
-        })
+        tokio::task::spawn_blocking(move || read_rows(&path, &encoder, bytes_read, &sender))
     };
     let mut copy = conn.copy_in_raw(&repo::stage_copy_statement()).await?;
     let mut sent = Ok(());

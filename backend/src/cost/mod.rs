@@ -12,6 +12,7 @@ pub mod bills;
 pub mod budget_handlers;
 pub mod budgets;
 pub mod command;
+pub mod dimensions;
 pub mod explorer;
 pub mod focus;
 pub mod forecast;

@@ -5,6 +5,7 @@ use nimbus_api_types::cost::{CostImport, ImportIssue, ImportStatus};
 use nimbus_api_types::ids::{CostImportId, TenantId};
 use sqlx::{PgConnection, PgPool};
 
+use super::dimensions::TagKeys;
 use super::focus::Unit;
 use super::import::{BillFile, Importer, audit_entry};
 use super::rollup::Rollup;
@@ -507,6 +508,8 @@ pub async fn insert_rollups(
     let mut buckets = Vec::new();
     let mut providers = Vec::new();
     let mut dimensions: [Vec<Option<&str>>; 6] = Default::default();
+    let mut clusters = Vec::new();
+    let mut tags = Vec::new();
     let mut billed = Vec::new();
     let mut effective = Vec::new();
     let mut list = Vec::new();
@@ -520,6 +523,8 @@ pub async fn insert_rollups(
         for (column, value) in dimensions.iter_mut().zip(group.dimensions) {
             column.push(value);
         }
+        clusters.push(group.cluster);
+        tags.push(group.tags);
         billed.push(group.sums.billed);
         effective.push(group.sums.effective);
         list.push(group.sums.list);
@@ -537,18 +542,18 @@ pub async fn insert_rollups(
     sqlx::query!(
         r#"INSERT INTO cost_daily (tenant_id, source, billing_account_id, billing_period_start, day, provider,
                                    sub_account_id, service_name, service_category, region_id, charge_category,
-                                   billing_currency, project_id, billed_cost, effective_cost, list_cost,
-                                   contracted_cost, line_items)
+                                   billing_currency, project_id, cluster, tags, billed_cost, effective_cost,
+                                   list_cost, contracted_cost, line_items)
            SELECT $1, $2, g.account, g.period, (g.bucket AT TIME ZONE $3)::date, g.provider, g.sub_account,
-                  g.service, g.category, g.region, g.charge, g.currency, NULL::uuid,
+                  g.service, g.category, g.region, g.charge, g.currency, NULL::uuid, g.cluster, g.tags::jsonb,
                   sum(g.billed), sum(g.effective), sum(g.list), sum(g.contracted), sum(g.line_items)
            FROM unnest($4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[], $9::text[],
-                       $10::text[], $11::text[], $12::text[], $13::text[], $14::numeric[], $15::numeric[],
-                       $16::numeric[], $17::numeric[], $18::bigint[])
+                       $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+                       $16::numeric[], $17::numeric[], $18::numeric[], $19::numeric[], $20::bigint[])
                 AS g(account, period, bucket, provider, sub_account, service, category, region, charge,
-                     currency, billed, effective, list, contracted, line_items)
+                     currency, cluster, tags, billed, effective, list, contracted, line_items)
            GROUP BY g.account, g.period, (g.bucket AT TIME ZONE $3)::date, g.provider, g.sub_account,
-                    g.service, g.category, g.region, g.charge, g.currency"#,
+                    g.service, g.category, g.region, g.charge, g.currency, g.cluster, g.tags"#,
         tenant.0,
         source,
         time_zone,
@@ -562,6 +567,8 @@ pub async fn insert_rollups(
         &regions as &[Option<&str>],
         &charges as &[Option<&str>],
         &currencies as &[Option<&str>],
+        &clusters as &[Option<&str>],
+        &tags as &[Option<&str>],
         &billed,
         &effective,
         &list as &[Option<rust_decimal::Decimal>],
@@ -574,27 +581,33 @@ pub async fn insert_rollups(
 }
 
 /// Sums the staged rows (the units' rows now) into daily rollups in SQL, days cut in
-/// `time_zone`: for files whose numbers are too precise for an exact sum in Rust.
-pub async fn rollups_from_stage(conn: &mut PgConnection, time_zone: &str) -> Result<(), AppError> {
+/// `time_zone`, with the tenant's tag dimensions `tag_keys`: for files whose numbers are too
+/// precise for an exact sum in Rust, or whose tag dimensions changed while they were read.
+pub async fn rollups_from_stage(
+    conn: &mut PgConnection,
+    time_zone: &str,
+    tag_keys: &TagKeys,
+) -> Result<(), AppError> {
     // Not `query!`: the stage exists only inside the import's session. The provider is
     // ServiceProviderName when present (FOCUS 1.3), else ProviderName.
     sqlx::query(
         "INSERT INTO cost_daily (tenant_id, source, billing_account_id, billing_period_start, day, provider,
                                  sub_account_id, service_name, service_category, region_id, charge_category,
-                                 billing_currency, project_id, billed_cost, effective_cost, list_cost,
-                                 contracted_cost, line_items)
+                                 billing_currency, project_id, cluster, tags, billed_cost, effective_cost,
+                                 list_cost, contracted_cost, line_items)
          SELECT tenant_id, source, billing_account_id, billing_period_start,
                 (charge_period_start AT TIME ZONE $1)::date,
                 coalesce(service_provider_name, provider_name, 'Unknown'),
                 sub_account_id, service_name, service_category, region_id, charge_category,
-                billing_currency, NULL::uuid,
+                billing_currency, NULL::uuid, cluster, cost_tag_dimensions(tags, $2),
                 sum(billed_cost), sum(effective_cost), sum(list_cost), sum(contracted_cost), count(*)
          FROM cost_import_stage
-         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12",
+         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15",
     )
     .bind(time_zone)
-    .execute(&mut *conn)
-    .await?;
+        .bind(tag_keys.as_slice())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

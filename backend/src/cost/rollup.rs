@@ -34,6 +34,8 @@ struct Key {
     bucket: i64,
     provider: u32,
     dimensions: [u32; 6],
+    cluster: u32,
+    tags: u32,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -54,6 +56,9 @@ pub struct Group<'r> {
     pub provider: &'r str,
     /// Sub-account, service, service category, region, charge category, currency.
     pub dimensions: [Option<&'r str>; 6],
+    pub cluster: Option<&'r str>,
+    /// The tenant's tag dimensions, as JSON.
+    pub tags: Option<&'r str>,
     pub sums: &'r Sums,
 }
 
@@ -98,6 +103,8 @@ impl Rollup {
                 *slot = self.intern(v);
             }
         }
+        let cluster = parsed.cluster.as_deref().map_or(NULL, |c| self.intern(c));
+        let tags = parsed.tags.as_deref().map_or(NULL, |t| self.intern(t));
         let key = Key {
             account: self.intern(&parsed.unit.billing_account_id),
             period: parsed.unit.billing_period_start,
@@ -107,6 +114,8 @@ impl Rollup {
                 .div_euclid(BUCKET_SECONDS),
             provider: self.intern(provider),
             dimensions,
+            cluster,
+            tags,
         };
         let amounts = (
             value(col::BILLED_COST).and_then(exact),
@@ -157,6 +166,8 @@ impl Rollup {
             bucket: DateTime::from_timestamp(key.bucket * BUCKET_SECONDS, 0).unwrap_or_default(),
             provider: self.text(key.provider).unwrap_or_default(),
             dimensions: key.dimensions.map(|index| self.text(index)),
+            cluster: self.text(key.cluster),
+            tags: self.text(key.tags),
             sums,
         })
     }
@@ -208,6 +219,8 @@ mod tests {
                 billing_period_start: "2024-09-01T00:00:00Z".parse().unwrap(),
             },
             charge_period_start: format!("2024-09-03T10:{minute:02}:00Z").parse().unwrap(),
+            cluster: None,
+            tags: None,
         }
     }
 
