@@ -267,6 +267,20 @@ async fn a_restated_file_replaces_its_billing_period_atomically() {
     );
     let report = daily_billed(&app, &actor).await;
     assert_eq!(by_group(&report), expected_by_day(&restated));
+    // Whole-month views read the monthly rollups, which follow the replacement too.
+    let monthly = explore(
+        &app,
+        &actor,
+        "granularity=month&metric=billed&group_by=service",
+    )
+    .await;
+    let mut expected: BTreeMap<(String, String, String), Decimal> = BTreeMap::new();
+    for ((_, _, service), amount) in expected_by_day(&restated) {
+        *expected
+            .entry(("2024-09-01".to_owned(), service, String::new()))
+            .or_default() += amount;
+    }
+    assert_eq!(by_group(&monthly), expected);
 }
 
 #[tokio::test]
