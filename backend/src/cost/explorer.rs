@@ -74,12 +74,23 @@ pub struct View {
 }
 
 impl View {
-    /// Whole months by month read the monthly rollups; the rest the daily ones.
+    /// Whole months by month read monthly rollups, the rest daily ones; views that group and
+    /// filter only by coarse dimensions read the coarse rollups.
     fn rollups(&self) -> Rollups {
-        if self.granularity == Granularity::Month && self.from.day() == 1 && self.to.day() == 1 {
-            Rollups::Monthly
-        } else {
-            Rollups::Daily
+        let coarse = self.tag.is_none()
+            && self.group_by.iter().all(|grouping| match grouping {
+                CostGrouping::Dimension(dimension) => is_coarse(*dimension),
+                CostGrouping::Tag(_) => false,
+            })
+            && self
+                .filters
+                .iter()
+                .all(|(dimension, _)| is_coarse(*dimension));
+        Rollups {
+            monthly: self.granularity == Granularity::Month
+                && self.from.day() == 1
+                && self.to.day() == 1,
+            coarse,
         }
     }
 
@@ -208,40 +219,53 @@ const fn metric_column(metric: CostMetric) -> &'static str {
     }
 }
 
-/// The rollup table that answers a view.
+/// The rollup table that answers a view: the smallest whose rows are fine enough in time and
+/// dimensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Rollups {
-    /// `cost_daily`: any range and granularity.
-    Daily,
-    /// `cost_monthly`: whole months by month, about thirty times fewer rows to read.
-    Monthly,
+struct Rollups {
+    /// Rows per month (`cost_monthly*`: whole months by month) or per day.
+    monthly: bool,
+    /// Only provider, service, service category, charge category, currency and project
+    /// (`cost_*_services`), typically ten to a hundred times fewer rows.
+    coarse: bool,
 }
 
 impl Rollups {
     const fn table(self) -> &'static str {
-        match self {
-            Self::Daily => "cost_daily",
-            Self::Monthly => "cost_monthly",
+        match (self.monthly, self.coarse) {
+            (false, false) => "cost_daily",
+            (true, false) => "cost_monthly",
+            (false, true) => "cost_daily_services",
+            (true, true) => "cost_monthly_services",
         }
     }
 
     /// The column a row's date is in.
     const fn date(self) -> &'static str {
-        match self {
-            Self::Daily => "d.day",
-            Self::Monthly => "d.month",
-        }
+        if self.monthly { "d.month" } else { "d.day" }
     }
 
     /// The first day of a row's bucket (the cast to `timestamp` keeps the time zone out).
     const fn period(self, granularity: Granularity) -> &'static str {
-        match (self, granularity) {
-            (Self::Daily, Granularity::Day) => "d.day",
-            (Self::Daily, Granularity::Week) => "date_trunc('week', d.day::timestamp)::date",
-            (Self::Daily, Granularity::Month) => "date_trunc('month', d.day::timestamp)::date",
-            (Self::Monthly, _) => "d.month",
+        match (self.monthly, granularity) {
+            (true, _) => "d.month",
+            (false, Granularity::Day) => "d.day",
+            (false, Granularity::Week) => "date_trunc('week', d.day::timestamp)::date",
+            (false, Granularity::Month) => "date_trunc('month', d.day::timestamp)::date",
         }
     }
+}
+
+/// Whether the coarse rollups hold a dimension.
+const fn is_coarse(dimension: CostDimension) -> bool {
+    matches!(
+        dimension,
+        CostDimension::Provider
+            | CostDimension::Service
+            | CostDimension::ServiceCategory
+            | CostDimension::ChargeCategory
+            | CostDimension::Project
+    )
 }
 
 /// The text parameters of a query after the five every explorer query binds (`$1` tenant,
