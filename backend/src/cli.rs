@@ -46,8 +46,8 @@ enum Command {
     /// Manage tenants, accounts and tokens without the API.
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Import bill files (FOCUS CSV, or AWS, Azure, Google Cloud, Alibaba Cloud and Oracle
-    /// native exports; optionally gzip-compressed) into a tenant's cost ledger.
+    /// Import bill files (FOCUS CSV or Parquet, or AWS, Azure, Google Cloud, Alibaba Cloud and
+    /// Oracle native exports; optionally gzip-compressed) into a tenant's cost ledger.
     ImportBill {
         /// The tenant's slug.
         #[arg(long, value_name = "SLUG")]

@@ -12,6 +12,7 @@ mod cli;
 mod cost;
 mod cost_dimensions;
 mod cost_json;
+mod cost_parquet;
 mod errors;
 mod forecast;
 mod frontend;

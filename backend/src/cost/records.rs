@@ -1,7 +1,12 @@
 //! A bill file as a header and rows of text, whatever it is written in: CSV, or JSON rows
 //! (Google Cloud's billing export as newline-delimited JSON, Alibaba Cloud's `QueryInstanceBill`
-//! answers), either gzip-compressed. The converters see one shape — a `csv::StringRecord` per
-//! row under a header — so each format is mapped once.
+//! answers), either gzip-compressed, or Parquet (AWS Data Exports, FOCUS exports). The
+//! converters see one shape — a `csv::StringRecord` per row under a header — so each format is
+//! mapped once.
+//!
+//! Parquet columns become text as an export would write them in CSV: timestamps in RFC 3339 UTC,
+//! decimals exactly, maps, lists and groups (CUR 2.0's `resource_tags`) as JSON. Rows stream one
+//! row group at a time (the record reader holds one group's column chunks).
 //!
 //! JSON rows are flattened: nested objects become dotted names (`service.description`), arrays
 //! stay JSON text (`labels`, `credits`). The header is the format's documented fields plus the
@@ -17,6 +22,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use nimbus_api_types::cost::ImportIssue;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::record::Field;
+use parquet::record::reader::RowIter;
 use serde_json::{Map, Value};
 
 type Source = Box<dyn Read + Send>;
@@ -26,7 +34,21 @@ type JsonStream = serde_json::StreamDeserializer<'static, serde_json::de::IoRead
 pub enum Records {
     Csv(csv::Reader<Source>),
     Json(JsonRows),
+    /// A Parquet file, or why it cannot be read.
+    Parquet(Result<ParquetRows, String>),
 }
+
+pub struct ParquetRows {
+    rows: RowIter<'static>,
+    header: Vec<String>,
+    rows_total: u64,
+    rows_done: u64,
+    file_bytes: u64,
+    /// Progress: the share of the file's bytes as the share of its rows read.
+    counter: Option<Arc<AtomicU64>>,
+}
+
+const PARQUET_MAGIC: &[u8; 4] = b"PAR1";
 
 pub struct JsonRows {
     stream: JsonStream,
@@ -50,11 +72,12 @@ fn issue(row: Option<u64>, message: String) -> ImportIssue {
 impl Records {
     /// Opens `path` (gzip or not), counting the bytes read from disk into `counter`.
     pub fn open(path: &Path, counter: Option<Arc<AtomicU64>>) -> std::io::Result<Self> {
-        let mut probe = [0_u8; 2];
-        let gzip = {
-            let mut file = File::open(path)?;
-            file.read(&mut probe)? == 2 && probe == [0x1f, 0x8b]
-        };
+        let mut probe = [0_u8; 4];
+        let read = File::open(path)?.read(&mut probe)?;
+        if read == 4 && &probe == PARQUET_MAGIC {
+            return Ok(Self::Parquet(ParquetRows::open(path, counter)));
+        }
+        let gzip = read >= 2 && probe[..2] == [0x1f, 0x8b];
         let open = || -> std::io::Result<Source> {
             let file = CountingReader {
                 inner: File::open(path)?,
@@ -101,6 +124,8 @@ impl Records {
     ) -> Result<csv::StringRecord, ImportIssue> {
         match self {
             Self::Csv(reader) => reader.headers().cloned().map_err(|err| csv_error(&err)),
+            Self::Parquet(Ok(rows)) => Ok(rows.header.iter().collect()),
+            Self::Parquet(Err(message)) => Err(issue(None, message.clone())),
             Self::Json(rows) => {
                 let first = rows
                     .next_row()?
@@ -141,6 +166,8 @@ impl Records {
                 )),
                 Err(err) => Err(csv_error(&err)),
             },
+            Self::Parquet(Ok(rows)) => rows.read(record),
+            Self::Parquet(Err(message)) => Err(issue(None, message.clone())),
             Self::Json(rows) => {
                 let row = match rows.first.take() {
                     Some(first) => Some(first),
@@ -158,6 +185,87 @@ impl Records {
                 Ok(Some(rows.rows))
             }
         }
+    }
+}
+
+impl ParquetRows {
+    fn open(path: &Path, counter: Option<Arc<AtomicU64>>) -> Result<Self, String> {
+        let unreadable = |err: parquet::errors::ParquetError| {
+            format!("the file is not a Parquet file Nimbus can read: {err}")
+        };
+        let file = File::open(path).map_err(|err| format!("the file could not be read: {err}"))?;
+        let file_bytes = file.metadata().map_or(0, |m| m.len());
+        let reader = SerializedFileReader::new(file).map_err(unreadable)?;
+        let metadata = reader.metadata().file_metadata();
+        let header = metadata
+            .schema_descr()
+            .root_schema()
+            .get_fields()
+            .iter()
+            .map(|field| field.name().to_owned())
+            .collect();
+        let rows_total = u64::try_from(metadata.num_rows()).unwrap_or_default();
+        Ok(Self {
+            rows: RowIter::from_file_into(Box::new(reader)),
+            header,
+            rows_total,
+            rows_done: 0,
+            file_bytes,
+            counter,
+        })
+    }
+
+    fn read(&mut self, record: &mut csv::StringRecord) -> Result<Option<u64>, ImportIssue> {
+        let row = match self.rows.next() {
+            None => return Ok(None),
+            Some(Ok(row)) => row,
+            Some(Err(err)) => {
+                return Err(issue(
+                    Some(self.rows_done + 1),
+                    format!("the Parquet file could not be read: {err}"),
+                ));
+            }
+        };
+        self.rows_done += 1;
+        record.clear();
+        for (_, field) in row.get_column_iter() {
+            record.push_field(&parquet_text(field));
+        }
+        if let Some(counter) = &self.counter
+            && self.rows_done.is_multiple_of(4096)
+        {
+            let share = self.file_bytes.saturating_mul(self.rows_done) / self.rows_total.max(1);
+            counter.store(share.min(self.file_bytes), Ordering::Relaxed);
+        }
+        Ok(Some(self.rows_done))
+    }
+}
+
+/// A Parquet value as a CSV export would write it.
+fn parquet_text(field: &Field) -> String {
+    let instant = |at: Option<chrono::DateTime<chrono::Utc>>| {
+        at.map(|at| at.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string())
+            .unwrap_or_default()
+    };
+    match field {
+        Field::Null => String::new(),
+        Field::Str(text) => text.clone(),
+        // Shortest text that reads back as the same number, never in exponent form.
+        Field::Double(number) => number.to_string(),
+        Field::Float(number) => number.to_string(),
+        Field::TimestampMillis(ms) => instant(chrono::DateTime::from_timestamp_millis(*ms)),
+        Field::TimestampMicros(us) => instant(chrono::DateTime::from_timestamp_micros(*us)),
+        Field::Date(days) => chrono::NaiveDate::from_num_days_from_ce_opt(
+            // Parquet dates count days from 1970-01-01.
+            i32::try_from(i64::from(*days) + 719_163).unwrap_or(i32::MAX),
+        )
+        .map(|day| day.to_string())
+        .unwrap_or_default(),
+        other => match other.to_json_value() {
+            Value::String(text) => text,
+            Value::Null => String::new(),
+            value => value.to_string(),
+        },
     }
 }
 
@@ -275,6 +383,24 @@ fn csv_error(err: &csv::Error) -> ImportIssue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parquet_values_read_as_a_csv_export_writes_them() {
+        let ten = 1_725_184_800_i64; // 2024-09-01T10:00:00Z
+        assert_eq!(
+            parquet_text(&Field::TimestampMicros(ten * 1_000_000)),
+            "2024-09-01T10:00:00Z"
+        );
+        assert_eq!(
+            parquet_text(&Field::TimestampMillis(ten * 1000 + 500)),
+            "2024-09-01T10:00:00.500Z"
+        );
+        assert_eq!(parquet_text(&Field::Date(19_967)), "2024-09-01");
+        assert_eq!(parquet_text(&Field::Double(0.000_000_1)), "0.0000001");
+        assert_eq!(parquet_text(&Field::Double(12.25)), "12.25");
+        assert_eq!(parquet_text(&Field::Null), "");
+        assert_eq!(parquet_text(&Field::Str("a b".into())), "a b");
+    }
 
     #[test]
     fn nested_objects_flatten_to_dotted_names_and_arrays_stay_json() {
