@@ -60,12 +60,7 @@ pub const FIELDS: &[&str] = &[
 
 /// Whether a header (or a JSON row's names) is an instance bill's.
 pub fn is_instance_bill<'h>(header: impl IntoIterator<Item = &'h str>) -> bool {
-    let (mut amount, mut product) = (false, false);
-    for name in header {
-        amount |= name == "PretaxAmount";
-        product |= name == "ProductCode";
-    }
-    amount && product
+    native::has_all(header, &["PretaxAmount", "ProductCode"])
 }
 
 #[derive(Debug)]
@@ -77,22 +72,12 @@ impl Layout {
     pub fn from_header<'h>(
         header: impl IntoIterator<Item = &'h str>,
     ) -> Result<Self, Vec<ImportIssue>> {
-        let mut columns = Columns::default();
-        for (position, name) in header.into_iter().enumerate() {
-            columns.insert(
-                name.strip_prefix('\u{feff}').unwrap_or(name).to_owned(),
-                position,
-            );
-        }
-        let missing = columns.missing(
+        let columns = Columns::of_header(
+            header,
             &["PretaxAmount", "Currency", "ProductCode"],
             "this instance bill field is missing",
-        );
-        if missing.is_empty() {
-            Ok(Self { columns })
-        } else {
-            Err(missing)
-        }
+        )?;
+        Ok(Self { columns })
     }
 }
 

@@ -452,7 +452,7 @@ pub fn split(amount: Decimal, weights: &[Decimal]) -> Vec<Decimal> {
 }
 
 /// The months the tenant has costs in (the first instant of each, UTC).
-pub async fn months_with_costs(
+async fn months_with_costs(
     conn: &mut PgConnection,
     tenant: TenantId,
 ) -> Result<Vec<DateTime<Utc>>, AppError> {
@@ -463,6 +463,13 @@ pub async fn months_with_costs(
     )
     .fetch_all(conn)
     .await?)
+}
+
+/// Recomputes the daily rollups of every month the tenant has costs in. The caller holds
+/// [`lock`].
+pub async fn run_all(conn: &mut PgConnection, tenant: TenantId) -> Result<AllocationRun, AppError> {
+    let months = months_with_costs(conn, tenant).await?;
+    run(conn, tenant, &months).await
 }
 
 /// Recomputes the daily rollups of `months` (first instants, UTC) with the rules applied. The

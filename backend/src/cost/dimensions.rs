@@ -68,7 +68,7 @@ pub fn cluster(tags: Option<&Map<String, Value>>, resource_id: Option<&str>) -> 
 
 /// Most tag keys a tenant can make cost dimensions: each multiplies the rollup rows by the
 /// number of its values.
-pub const MAX_TAG_KEYS: usize = 5;
+const MAX_TAG_KEYS: usize = 5;
 const MAX_TAG_KEY_CHARS: usize = 256;
 
 /// The tag keys a tenant made cost dimensions, in the order it gave them.

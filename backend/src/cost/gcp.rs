@@ -53,12 +53,7 @@ pub const FIELDS: &[&str] = &[
 
 /// Whether a header (or a JSON row's names) is a Google Cloud billing export's.
 pub fn is_billing_export<'h>(header: impl IntoIterator<Item = &'h str>) -> bool {
-    let (mut account, mut service) = (false, false);
-    for name in header {
-        account |= name == "billing_account_id";
-        service |= name == "service.description";
-    }
-    account && service
+    native::has_all(header, &["billing_account_id", "service.description"])
 }
 
 #[derive(Debug)]
@@ -70,14 +65,8 @@ impl Layout {
     pub fn from_header<'h>(
         header: impl IntoIterator<Item = &'h str>,
     ) -> Result<Self, Vec<ImportIssue>> {
-        let mut columns = Columns::default();
-        for (position, name) in header.into_iter().enumerate() {
-            columns.insert(
-                name.strip_prefix('\u{feff}').unwrap_or(name).to_owned(),
-                position,
-            );
-        }
-        let missing = columns.missing(
+        let columns = Columns::of_header(
+            header,
             &[
                 "billing_account_id",
                 "service.description",
@@ -87,12 +76,8 @@ impl Layout {
                 "currency",
             ],
             "this billing export field is missing",
-        );
-        if missing.is_empty() {
-            Ok(Self { columns })
-        } else {
-            Err(missing)
-        }
+        )?;
+        Ok(Self { columns })
     }
 }
 

@@ -253,8 +253,7 @@ async fn save_rule(
     let rule = allocation::save(&mut tx, caller.tenant, id, &checked)
         .await?
         .ok_or_else(no_such_rule)?;
-    let months = allocation::months_with_costs(&mut tx, caller.tenant).await?;
-    let run = allocation::run(&mut tx, caller.tenant, &months).await?;
+    let run = allocation::run_all(&mut tx, caller.tenant).await?;
     watch::evaluate(&mut tx, caller.tenant).await?;
     let action = if id.is_some() {
         "cost.allocation_rule.update"
@@ -320,8 +319,7 @@ pub async fn delete_rule(
     if !allocation::delete(&mut tx, caller.tenant, id).await? {
         return Err(no_such_rule());
     }
-    let months = allocation::months_with_costs(&mut tx, caller.tenant).await?;
-    let run = allocation::run(&mut tx, caller.tenant, &months).await?;
+    let run = allocation::run_all(&mut tx, caller.tenant).await?;
     watch::evaluate(&mut tx, caller.tenant).await?;
     let mut entry = caller.audit(
         "cost.allocation_rule.delete",
@@ -344,8 +342,7 @@ pub async fn run_allocation(
 ) -> Result<Json<AllocationRun>, AppError> {
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     allocation::lock(&mut tx, caller.tenant).await?;
-    let months = allocation::months_with_costs(&mut tx, caller.tenant).await?;
-    let run = allocation::run(&mut tx, caller.tenant, &months).await?;
+    let run = allocation::run_all(&mut tx, caller.tenant).await?;
     watch::evaluate(&mut tx, caller.tenant).await?;
     let mut entry = caller.audit("cost.allocation.run", String::new());
     entry.details = serde_json::json!({ "run": run });
@@ -387,8 +384,7 @@ pub async fn change_settings(
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     allocation::lock(&mut tx, caller.tenant).await?;
     dimensions::save_tag_keys(&mut tx, caller.tenant, &tag_keys).await?;
-    let months = allocation::months_with_costs(&mut tx, caller.tenant).await?;
-    let run = allocation::run(&mut tx, caller.tenant, &months).await?;
+    let run = allocation::run_all(&mut tx, caller.tenant).await?;
     let mut entry = caller.audit("cost.settings.update", String::new());
     entry.details = serde_json::json!({ "settings": settings, "run": run });
     audit::record(&mut tx, &entry).await?;

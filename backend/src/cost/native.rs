@@ -33,6 +33,28 @@ impl Columns {
             .filter(|value| !is_null(value))
     }
 
+    /// The columns of a header (without the byte-order mark some exports put before the first
+    /// name), or an error for each `required` column it lacks.
+    pub fn of_header<'h>(
+        header: impl IntoIterator<Item = &'h str>,
+        required: &[&str],
+        message: &str,
+    ) -> Result<Self, Vec<ImportIssue>> {
+        let mut columns = Self::default();
+        for (position, name) in header.into_iter().enumerate() {
+            columns.insert(
+                name.strip_prefix('\u{feff}').unwrap_or(name).to_owned(),
+                position,
+            );
+        }
+        let missing = columns.missing(required, message);
+        if missing.is_empty() {
+            Ok(columns)
+        } else {
+            Err(missing)
+        }
+    }
+
     /// Errors for the `required` columns the header lacks.
     #[must_use]
     pub fn missing(&self, required: &[&str], message: &str) -> Vec<ImportIssue> {
@@ -42,6 +64,12 @@ impl Columns {
             .flat_map(|name| issue(1, name, message.to_owned()))
             .collect()
     }
+}
+
+/// Whether a header (or a JSON row's names) has every one of `names`.
+pub fn has_all<'h>(header: impl IntoIterator<Item = &'h str>, names: &[&str]) -> bool {
+    let header: Vec<&str> = header.into_iter().collect();
+    names.iter().all(|name| header.contains(name))
 }
 
 /// One error of a row, naming the native column.
