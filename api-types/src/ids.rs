@@ -40,4 +40,8 @@ typed_id! {
     BudgetAlertId: "One threshold of a budget crossed in one period.",
     NotificationId: "A message shown in the portal.",
     AnomalyId: "A day of unusually high spend of one cost series.",
+    CloudAccountId: "A connected cloud account (or Kubernetes cluster credential).",
+    SyncJobId: "One sync of one cloud account.",
+    ClusterId: "A Kubernetes cluster found by a sync.",
+    VmId: "A virtual machine found by a sync.",
 }

@@ -3,6 +3,7 @@
 //! Everything here is plain data that crosses the HTTP boundary. The crate has no I/O and
 //! compiles to `wasm32-unknown-unknown`; the `server` feature adds OpenAPI schema derives.
 
+pub mod clouds;
 pub mod cost;
 pub mod error;
 pub mod identity;

@@ -56,6 +56,16 @@ enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Sync one cloud account now (clusters, VMs, bill exports), with progress; follows the
+    /// sync instead when a server already runs it.
+    Sync {
+        /// The tenant's slug.
+        #[arg(long, value_name = "SLUG")]
+        tenant: String,
+        /// The account's id (from `GET /api/v1/cloud-accounts`).
+        #[arg(value_name = "ACCOUNT_ID")]
+        account: nimbus_api_types::ids::CloudAccountId,
+    },
     /// Replay the spend forecast over a tenant's cost history and print its error (MAPE), one
     /// line per billing currency.
     ForecastBacktest {
@@ -117,6 +127,9 @@ enum AdminCommand {
     },
     /// Add a new signing key for access tokens (the previous one keeps verifying).
     RotateSigningKey,
+    /// Re-wrap every stored cloud credential under the newest master key; prints how many.
+    /// Afterwards the older master keys can be removed.
+    RewrapSecrets,
 }
 
 fn parse_role(value: &str) -> Result<BuiltinRole, String> {
@@ -198,6 +211,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Migrate
         | Command::Admin(_)
         | Command::ImportBill { .. }
+        | Command::Sync { .. }
         | Command::ForecastBacktest { .. } => None,
     };
     let overrides = Overrides {
@@ -210,6 +224,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Migrate
         | Command::Admin(_)
         | Command::ImportBill { .. }
+        | Command::Sync { .. }
         | Command::ForecastBacktest { .. } => crate::telemetry::Process::Command,
     };
     crate::telemetry::init(config.log_format, process);
@@ -225,6 +240,14 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::ImportBill { tenant, files } => {
             with_database(&config, async |pool| {
                 crate::cost::command::import_bill(&config, pool, &tenant, files).await
+            })
+            .await
+        }
+        Command::Sync { tenant, account } => {
+            with_database(&config, async |pool| {
+                let state = AppState::new(config.clone(), pool.clone())
+                    .map_err(|err| Failure::Configuration(err.to_string()))?;
+                crate::clouds::command::sync_account(&state, &tenant, account).await
             })
             .await
         }
@@ -289,6 +312,29 @@ async fn admin_command(
             admin::reset_password(pool, &config.base_url(), email, config.auth.link_lifetime).await
         }
         AdminCommand::RotateSigningKey => admin::rotate_signing_key(pool).await,
+        AdminCommand::RewrapSecrets => {
+            let keys =
+                crate::secrets::MasterKeys::load(&config.secrets.master_keys, &config.data_dir)
+                    .map_err(|err| Failure::Configuration(err.to_string()))?;
+            let outcome = crate::clouds::accounts::rewrap_all(pool, &keys)
+                .await
+                .map_err(|err| Failure::Runtime(err.to_string()))?;
+            println!(
+                "{} credentials now use master key version {}",
+                outcome.rewrapped,
+                keys.current_version()
+            );
+            if outcome.unreadable.is_empty() {
+                return Ok(());
+            }
+            let accounts: Vec<String> =
+                outcome.unreadable.iter().map(ToString::to_string).collect();
+            Err(Failure::Runtime(format!(
+                "these accounts' credentials do not open and were left as they are (enter them \
+                 again): {}",
+                accounts.join(", ")
+            )))
+        }
     }
 }
 
@@ -316,7 +362,8 @@ async fn serve_with(
 ) -> Result<(), Failure> {
     database.migrate().await?;
     let http = config.http.clone();
-    let state = AppState::new(config, database.pool.clone());
+    let state = AppState::new(config, database.pool.clone())
+        .map_err(|err| Failure::Configuration(err.to_string()))?;
     let state_for_setup = state.clone();
     let lifecycle = state.lifecycle.clone();
     let app = crate::router(state)
@@ -331,8 +378,10 @@ async fn serve_with(
     );
     announce_setup_link(&state_for_setup, &address).await?;
     let alerts = tokio::spawn(crate::cost::watch::run(state_for_setup.clone()));
+    let syncs = tokio::spawn(crate::clouds::sync::run_workers(state_for_setup.clone()));
     let served = crate::server::serve(listener, app, lifecycle, &http, shutdown).await;
     alerts.abort();
+    syncs.abort();
     served.map_err(|err| Failure::Runtime(format!("the HTTP server failed: {err}")))?;
     tracing::info!("server stopped");
     Ok(())

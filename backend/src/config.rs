@@ -41,9 +41,44 @@ pub struct Config {
     pub mail: MailConfig,
     pub cost: CostConfig,
     pub outbound: OutboundConfig,
+    pub secrets: SecretsConfig,
+    pub clouds: CloudsConfig,
 }
 
-/// Calls Nimbus makes to addresses users give it (alert webhooks): SECURITY.md 19.
+/// Master keys of the envelope encryption of stored credentials (`secrets.rs`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// `VERSION:BASE64` keys of 32 random bytes, e.g. `NIMBUS_SECRETS__MASTER_KEYS='["1:…"]'`;
+    /// the highest version encrypts. Empty: the key file `master-keys` in `data_dir` (created
+    /// on first start) — keep a copy apart from database backups.
+    pub master_keys: Vec<crate::secrets::MasterKeySpec>,
+}
+
+/// Syncing cloud accounts (`clouds/`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudsConfig {
+    /// Syncs one server process runs at once.
+    pub workers: u32,
+    /// Syncs all server processes run at once (they share the database's queue).
+    pub max_running: u32,
+    /// How long a claimed sync is left to its worker without a heartbeat before another
+    /// worker takes it over.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// How often a server looks for due and queued syncs.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Deadline of one call to a cloud API, retries included.
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: Duration,
+    /// Attempts of one call to a cloud API (retries are jittered and back off).
+    pub max_attempts: u32,
+}
+
+/// Calls Nimbus makes to addresses users give it (alert webhooks, cloud API endpoints):
+/// SECURITY.md 19.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboundConfig {
@@ -227,6 +262,15 @@ impl Default for Config {
                 allow_private_networks: false,
                 timeout: Duration::from_secs(10),
             },
+            secrets: SecretsConfig::default(),
+            clouds: CloudsConfig {
+                workers: 4,
+                max_running: 16,
+                lease: Duration::from_secs(60),
+                poll_interval: Duration::from_secs(5),
+                call_timeout: Duration::from_secs(30),
+                max_attempts: 4,
+            },
             auth: AuthConfig {
                 session_idle_timeout: Duration::from_secs(2 * 60 * 60),
                 session_lifetime: Duration::from_secs(7 * 24 * 60 * 60),
@@ -342,6 +386,18 @@ impl Config {
         }
         if self.http.body_limit_bytes < 1024 {
             return fail("http.body_limit_bytes must be at least 1024".into());
+        }
+        let clouds = &self.clouds;
+        if clouds.workers == 0 || clouds.max_running == 0 || clouds.max_attempts == 0 {
+            return fail(
+                "clouds.workers, clouds.max_running and clouds.max_attempts must be at least 1"
+                    .into(),
+            );
+        }
+        if clouds.lease < Duration::from_secs(5) || clouds.poll_interval.is_zero() {
+            return fail(
+                "clouds.lease must be at least 5s and clouds.poll_interval above zero".into(),
+            );
         }
         Ok(())
     }

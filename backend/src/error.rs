@@ -39,6 +39,12 @@ impl AppError {
         }
     }
 
+    /// The stable code.
+    #[must_use]
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
     /// The structured context sent as `error.details`, if any.
     #[must_use]
     pub fn details(&self) -> Option<&serde_json::Value> {

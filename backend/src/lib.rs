@@ -7,6 +7,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod clouds;
 pub mod config;
 pub mod cost;
 pub mod db;
@@ -16,6 +17,7 @@ pub mod mail;
 pub mod notifications;
 pub mod ops;
 pub mod rbac;
+pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod telemetry;
@@ -49,6 +51,8 @@ use crate::state::AppState;
         (name = "api-tokens", description = "Tokens for integrations"),
         (name = "audit", description = "Who did what, when"),
         (name = "cost", description = "Bills from every cloud in one FOCUS ledger: imports, the explorer, allocation, forecasts"),
+        (name = "clouds", description = "Connected cloud accounts: credentials, connection tests, syncs"),
+        (name = "inventory", description = "Clusters and virtual machines from every connected cloud"),
         (name = "budgets", description = "Spending limits with alerts on actual and forecast spend"),
         (name = "notifications", description = "Messages shown in the portal"),
         (name = "operations", description = "Liveness, readiness and metrics"),
@@ -99,6 +103,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(cost::handlers::routes())
         .merge(cost::budget_handlers::routes())
         .merge(cost::anomaly_handlers::routes())
+        .merge(clouds::handlers::routes())
         .merge(notifications::routes())
         .merge(ops::routes())
         .merge(http::api_docs::routes())

@@ -9,6 +9,7 @@ use crate::auth::AuthState;
 use crate::config::Config;
 use crate::http::outbound::Outbound;
 use crate::mail::Mailer;
+use crate::secrets::{MasterKeys, SecretError};
 use crate::telemetry::Metrics;
 
 #[derive(Clone)]
@@ -22,11 +23,19 @@ pub struct AppState {
     pub mailer: Option<Arc<Mailer>>,
     /// The client for user-chosen targets (alert webhooks); none if it could not be built.
     pub outbound: Option<Arc<Outbound>>,
+    /// The master keys that open stored credentials.
+    pub secrets: Arc<MasterKeys>,
+    /// Open circuits of cloud APIs, shared by every sync of this process.
+    pub breakers: Arc<crate::clouds::breaker::Breakers>,
 }
 
 impl AppState {
-    #[must_use]
-    pub fn new(config: Config, db: PgPool) -> Self {
+    /// Fails only when no master key can be loaded.
+    pub fn new(config: Config, db: PgPool) -> Result<Self, SecretError> {
+        let secrets = Arc::new(MasterKeys::load(
+            &config.secrets.master_keys,
+            &config.data_dir,
+        )?);
         // The configuration was validated when it was loaded, mail settings included.
         let mailer = match Mailer::from_config(&config.mail) {
             Ok(mailer) => mailer.map(Arc::new),
@@ -42,15 +51,17 @@ impl AppState {
                 None
             }
         };
-        Self {
+        Ok(Self {
             mailer,
             outbound,
+            secrets,
+            breakers: Arc::default(),
             auth: Arc::new(AuthState::new(&config)),
             config: Arc::new(config),
             db,
             metrics: Arc::new(Metrics::new()),
             lifecycle: Lifecycle::default(),
-        }
+        })
     }
 }
 

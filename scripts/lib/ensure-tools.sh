@@ -63,3 +63,16 @@ ensure_chromium() {
     apt_install chromium
   fi
 }
+
+# The AWS emulator the clouds tests run against (PyPI moto[server]), pinned.
+ensure_moto() {
+  if ! command -v moto_server >/dev/null 2>&1; then
+    say "installing the moto AWS emulator (PyPI moto[server])"
+    if ! command -v pip3 >/dev/null 2>&1 && ! command -v pip >/dev/null 2>&1; then
+      apt_install python3-pip
+    fi
+    local pip; pip=$(command -v pip3 || command -v pip)
+    "$pip" install --quiet 'moto[server]==5.2.1' >&2 2>/dev/null \
+      || "$pip" install --quiet --break-system-packages 'moto[server]==5.2.1' >&2
+  fi
+}

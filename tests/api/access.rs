@@ -194,6 +194,26 @@ async fn objects_of_b(
         .await,
         "/id",
     );
+    let cloud_account = created(
+        app.call(
+            &owner.token,
+            Method::POST,
+            "/api/v1/cloud-accounts",
+            Some(valid_body("cloud-accounts", &project).unwrap()),
+        )
+        .await,
+        "/id",
+    );
+    let sync_job = created(
+        app.call(
+            &owner.token,
+            Method::POST,
+            &format!("/api/v1/cloud-accounts/{cloud_account}/syncs"),
+            None,
+        )
+        .await,
+        "/id",
+    );
     // Notifications come from events (a budget alert); one is written directly here.
     let notification = uuid::Uuid::new_v4();
     sqlx::query(
@@ -236,6 +256,8 @@ async fn objects_of_b(
         ("budgets", budget),
         ("notifications", notification.to_string()),
         ("anomalies", anomaly.to_string()),
+        ("cloud-accounts", cloud_account),
+        ("sync-jobs", sync_job),
     ])
 }
 
@@ -253,6 +275,7 @@ async fn snapshot(app: &TestApp, owner: &Actor) -> Vec<Value> {
         "/api/v1/budgets",
         "/api/v1/notifications",
         "/api/v1/anomalies",
+        "/api/v1/cloud-accounts",
     ] {
         let response = app.call(&owner.token, Method::GET, path, None).await;
         assert_eq!(response.status, 200, "{path}");
@@ -283,6 +306,11 @@ fn valid_body(collection: &str, project: &str) -> Option<Value> {
         "cost/allocation-rules" => json!({"name": "b-rule", "priority": 1,
             "match": {"field": "sub_account", "value": "b"},
             "target": {"kind": "project", "project_id": project}}),
+        "cloud-accounts" => json!({"name": "b-cloud",
+            "settings": {"provider": "aws", "regions": ["eu-west-1"],
+                         "endpoint_url": "https://aws.example.com"},
+            "credentials": {"kind": "aws_access_key", "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+                            "secret_access_key": "b-secret-access-key-0000"}}),
         _ => json!({}),
     })
 }

@@ -453,10 +453,9 @@ async fn the_jwks_publishes_the_signing_key_and_a_rotation_keeps_old_tokens_vali
 
     // Another replica starting after the rotation signs with the new key; this server picks the
     // key up on first sight of its kid, and keeps accepting tokens of the old one.
-    let replica = nimbus::router(nimbus::state::AppState::new(
-        nimbus_tests::test_config(None),
-        app.db.pool.clone(),
-    ))
+    let replica = nimbus::router(
+        nimbus::state::AppState::new(nimbus_tests::test_config(None), app.db.pool.clone()).unwrap(),
+    )
     .unwrap();
     let issued = nimbus_tests::send(
         &replica,

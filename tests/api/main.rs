@@ -9,6 +9,7 @@ mod bills;
 mod browser;
 mod budgets;
 mod cli;
+mod clouds;
 mod cost;
 mod cost_dimensions;
 mod cost_json;

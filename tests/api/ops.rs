@@ -25,7 +25,7 @@ async fn readyz_is_ready_on_a_migrated_database() {
 #[tokio::test]
 async fn readyz_is_not_ready_before_migrations_ran() {
     let db = postgres().await.empty_database().await;
-    let state = nimbus::state::AppState::new(test_config(None), db.pool.clone());
+    let state = nimbus::state::AppState::new(test_config(None), db.pool.clone()).unwrap();
     let router = nimbus::router(state).unwrap();
     let response = nimbus_tests::send(
         &router,

@@ -32,7 +32,7 @@ async fn a_database_restart_gives_fast_503s_then_recovers_without_a_server_resta
     config.database.acquire_timeout = Duration::from_millis(500);
     nimbus_tests::migrate(&cluster.connect_options("nimbus")).await;
     let pool = nimbus::db::app_pool(cluster.connect_options("nimbus"), &config.database);
-    let state = AppState::new(config, pool);
+    let state = AppState::new(config, pool).unwrap();
     let probe = Router::new()
         .route("/api/test/tenants", get(count_tenants))
         .with_state(state.clone());

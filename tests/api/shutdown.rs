@@ -21,7 +21,7 @@ async fn start_server(grace: Duration, drain: Duration, slow_for: Duration) -> R
     config.http.drain_timeout = drain;
     let http = config.http.clone();
     let db = postgres().await.fresh_database().await;
-    let state = AppState::new(config, db.pool.clone());
+    let state = AppState::new(config, db.pool.clone()).unwrap();
     let slow = Router::new().route(
         "/api/test/slow",
         get(move || async move {

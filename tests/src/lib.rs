@@ -202,6 +202,15 @@ pub fn test_config(web_dir: Option<&Path>) -> Config {
     auth.principal_cache_ttl = std::time::Duration::ZERO;
     Config {
         auth,
+        // A fixed test key: nothing is written to a data directory.
+        secrets: nimbus::config::SecretsConfig {
+            master_keys: vec![
+                "1:bmltYnVzLXRlc3QtbWFzdGVyLWtleS0wMDAwMDAwMDA="
+                    .to_owned()
+                    .try_into()
+                    .expect("the test master key is valid"),
+            ],
+        },
         web_dir: web_dir.map_or_else(
             || PathBuf::from("/nonexistent/nimbus-web"),
             Path::to_path_buf,
@@ -229,7 +238,7 @@ impl TestApp {
             .with_test_writer()
             .try_init();
         let db = postgres().await.fresh_database().await;
-        let state = AppState::new(config, db.pool.clone());
+        let state = AppState::new(config, db.pool.clone()).expect("the master key loads");
         let router = nimbus::router(state.clone()).expect("the router builds");
         Self { state, router, db }
     }
@@ -641,5 +650,107 @@ impl SmtpStub {
     /// Every message received so far, headers and body.
     pub fn messages(&self) -> Vec<String> {
         self.messages.lock().unwrap().clone()
+    }
+}
+
+/// The `moto` AWS emulator (PyPI `moto[server]`), started once per test binary on 127.0.0.1
+/// and stopped by a watchdog when the binary exits. Tests keep apart by working in their own
+/// AWS account (moto keeps state per account: assume a role in a fresh account id).
+pub struct Moto {
+    pub endpoint: String,
+}
+
+static MOTO: OnceCell<Moto> = OnceCell::const_new();
+
+// The shell outlives the tests on purpose: it stops the emulator once this binary is gone.
+#[allow(clippy::zombie_processes)]
+pub async fn moto() -> &'static Moto {
+    MOTO.get_or_init(|| async {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let script = format!(
+            "moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & server=$!; \
+             while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $server",
+            parent = std::process::id()
+        );
+        std::process::Command::new("sh")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server runs (pip install 'moto[server]')");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        for _ in 0..300 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Moto { endpoint };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("moto_server did not start on port {port}");
+    })
+    .await
+}
+
+impl Moto {
+    /// SDK configuration for a fresh AWS account of the emulator (the role is assumed there).
+    pub async fn account(&self, account_id: &str, region: &str) -> aws_types::SdkConfig {
+        let base = self.config(
+            aws_credential_types::Credentials::new(
+                "AKIAMOTOTESTSEED0001",
+                "seed-secret-key-000000",
+                None,
+                None,
+                "test",
+            ),
+            region,
+        );
+        let assumed = aws_sdk_sts::Client::new(&base)
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account_id}:role/seed"))
+            .role_session_name("seed")
+            .send()
+            .await
+            .unwrap()
+            .credentials
+            .unwrap();
+        self.config(
+            aws_credential_types::Credentials::new(
+                assumed.access_key_id,
+                assumed.secret_access_key,
+                Some(assumed.session_token),
+                None,
+                "test",
+            ),
+            region,
+        )
+    }
+
+    fn config(
+        &self,
+        credentials: aws_credential_types::Credentials,
+        region: &str,
+    ) -> aws_types::SdkConfig {
+        aws_types::SdkConfig::builder()
+            .behavior_version(
+                aws_smithy_runtime_api::client::behavior_version::BehaviorVersion::latest(),
+            )
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https(),
+            )
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+            )
+            .region(aws_types::region::Region::new(region.to_owned()))
+            .endpoint_url(self.endpoint.clone())
+            .build()
     }
 }

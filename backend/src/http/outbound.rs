@@ -62,8 +62,22 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || ip.to_ipv4().is_some()) // IPv4-compatible and other embeddings
 }
 
-/// Resolves names and keeps only the addresses the policy allows; the client connects to those
-/// very addresses, so a second lookup cannot swap in another.
+/// Resolves `host` and keeps only the addresses the policy allows: every client for
+/// user-chosen targets connects to exactly these, so a second lookup cannot swap in another.
+pub async fn resolve_checked(host: &str, allow_private: bool) -> std::io::Result<Vec<SocketAddr>> {
+    let found: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
+        .await?
+        .filter(|addr| allow_private || is_public(addr.ip()))
+        .collect();
+    if found.is_empty() {
+        return Err(std::io::Error::other(format!(
+            "{host} has no public address"
+        )));
+    }
+    Ok(found)
+}
+
+/// reqwest's side of [`resolve_checked`].
 struct CheckedResolver {
     allow_private_networks: bool,
 }
@@ -72,14 +86,7 @@ impl Resolve for CheckedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let allow_private = self.allow_private_networks;
         Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|addr| allow_private || is_public(addr.ip()))
-                .collect();
-            if found.is_empty() {
-                return Err(format!("{host} has no public address").into());
-            }
+            let found = resolve_checked(name.as_str(), allow_private).await?;
             Ok(Box::new(found.into_iter()) as Addrs)
         })
     }
@@ -116,6 +123,12 @@ impl Outbound {
 
     /// Checks a target before it is stored: scheme, no credentials in it, and — for an address
     /// written as an IP, which is never resolved — that the address is allowed.
+    /// Whether non-public addresses may be reached (resolvers of other clients follow it).
+    #[must_use]
+    pub fn allows_private_networks(&self) -> bool {
+        self.allow_private_networks
+    }
+
     pub fn check_url(&self, raw: &str) -> Result<Url, OutboundError> {
         let refused = |why: &str| OutboundError::Refused(format!("the URL {why}"));
         let url = Url::parse(raw).map_err(|_| refused("is not a valid absolute URL"))?;

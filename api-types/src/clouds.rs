@@ -1,0 +1,378 @@
+//! The clouds module's wire types: cloud accounts, their syncs, and the inventory they fill.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{CloudAccountId, ClusterId, ProjectId, SyncJobId, VmId};
+
+/// A cloud Nimbus can connect to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CloudProvider {
+    Aws,
+}
+
+impl CloudProvider {
+    /// The stable wire name, such as `aws`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Aws => "aws",
+        }
+    }
+
+    /// The provider with this wire name.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "aws" => Some(Self::Aws),
+            _ => None,
+        }
+    }
+}
+
+/// Where bill exports land in the account's object storage; each new object under the prefix
+/// is imported into the cost ledger when the account syncs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BillExportLocation {
+    pub bucket: String,
+    /// Only objects whose key starts with this are read ("" for the whole bucket).
+    #[serde(default)]
+    pub prefix: String,
+}
+
+/// How to reach an AWS account. Nothing here is secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AwsSettings {
+    /// The role Nimbus assumes (preferred): `arn:aws:iam::ACCOUNT:role/NAME`, trusting Nimbus
+    /// with the tenant's external id as `sts:ExternalId`. Without it, the access key is used
+    /// as it is.
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    /// Regions to list, e.g. `["eu-west-1", "us-east-1"]`.
+    pub regions: Vec<String>,
+    /// Another endpoint for every AWS API (private endpoints, sovereign partitions,
+    /// emulators).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// The S3 location of the account's bill exports (Data Exports / CUR 2.0, or FOCUS).
+    #[serde(default)]
+    pub bill_export: Option<BillExportLocation>,
+}
+
+/// A cloud account's connection settings, by provider. Nothing here is secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(tag = "provider", rename_all = "snake_case")]
+pub enum CloudSettings {
+    Aws(AwsSettings),
+}
+
+impl CloudSettings {
+    #[must_use]
+    pub const fn provider(&self) -> CloudProvider {
+        match self {
+            Self::Aws(_) => CloudProvider::Aws,
+        }
+    }
+}
+
+/// A credential, as given once. Stored encrypted; no answer ever contains it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CloudCredentials {
+    /// An IAM access key: of a user allowed to assume the account's role, or of the account
+    /// itself when no role is set.
+    AwsAccessKey {
+        access_key_id: String,
+        secret_access_key: String,
+    },
+}
+
+impl CloudCredentials {
+    /// The provider the credential is for.
+    #[must_use]
+    pub const fn provider(&self) -> CloudProvider {
+        match self {
+            Self::AwsAccessKey { .. } => CloudProvider::Aws,
+        }
+    }
+}
+
+/// Never prints a secret.
+impl std::fmt::Debug for CloudCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::AwsAccessKey { access_key_id, .. } => f
+                .debug_struct("AwsAccessKey")
+                .field("access_key_id", access_key_id)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// What a caller sends to connect or change an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CloudAccountInput {
+    pub name: String,
+    /// The project the account's inventory belongs to, if any.
+    #[serde(default)]
+    pub project_id: Option<ProjectId>,
+    pub settings: CloudSettings,
+    /// Required when connecting; when changing an account, absent keeps the stored one.
+    #[serde(default)]
+    pub credentials: Option<CloudCredentials>,
+    /// Minutes between scheduled syncs (5 to 1440; default 15).
+    #[serde(default)]
+    pub sync_interval_minutes: Option<u32>,
+}
+
+/// Whether Nimbus can reach an account, from its last contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    /// Not synced yet.
+    Pending,
+    /// The last sync listed everything.
+    Connected,
+    /// The last sync listed only part of the account; the rest is stale.
+    Degraded,
+    /// The cloud refused the credential: scheduled syncs stop until it is fixed
+    /// (`status_reason` says why); the inventory is kept.
+    Paused,
+    /// The last sync reached nothing.
+    Lost,
+}
+
+impl AccountStatus {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Connected => "connected",
+            Self::Degraded => "degraded",
+            Self::Paused => "paused",
+            Self::Lost => "lost",
+        }
+    }
+
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Connected,
+            Self::Degraded,
+            Self::Paused,
+            Self::Lost,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == name)
+    }
+}
+
+/// A connected cloud account. Its credential is never shown, only when it was set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct CloudAccount {
+    pub id: CloudAccountId,
+    pub name: String,
+    pub provider: CloudProvider,
+    pub project_id: Option<ProjectId>,
+    pub settings: CloudSettings,
+    /// AWS: the `sts:ExternalId` the account's role must require (the same for every AWS
+    /// account of the tenant).
+    pub external_id: Option<String>,
+    pub credential_updated_at: Option<DateTime<Utc>>,
+    pub status: AccountStatus,
+    pub status_reason: Option<String>,
+    pub sync_interval_minutes: u32,
+    /// The last time a call to the cloud succeeded.
+    pub last_contact_at: Option<DateTime<Utc>>,
+    /// The last time a sync listed the whole account.
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub next_sync_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One check of "test connection".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ConnectionCheck {
+    /// What was tried, e.g. `eks:ListClusters in eu-west-1`.
+    pub action: String,
+    pub ok: bool,
+    /// On failure, what to change, in words.
+    pub message: Option<String>,
+}
+
+/// The outcome of "test connection".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ConnectionTest {
+    /// Every check passed.
+    pub ok: bool,
+    /// Who Nimbus is in the cloud, e.g. the assumed role's ARN.
+    pub identity: Option<String>,
+    pub checks: Vec<ConnectionCheck>,
+}
+
+/// Where a sync stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    Queued,
+    Running,
+    /// Every scope was listed.
+    Succeeded,
+    /// Some scopes failed: their rows were kept and marked stale.
+    Partial,
+    /// Nothing was listed (see `error`).
+    Failed,
+}
+
+impl SyncState {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Partial => "partial",
+            Self::Failed => "failed",
+        }
+    }
+
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Queued,
+            Self::Running,
+            Self::Succeeded,
+            Self::Partial,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == name)
+    }
+
+    /// Whether the sync is over.
+    #[must_use]
+    pub const fn is_finished(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Partial | Self::Failed)
+    }
+}
+
+/// One sync of one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct SyncJob {
+    pub id: SyncJobId,
+    pub account_id: CloudAccountId,
+    pub state: SyncState,
+    /// `schedule` or `manual`.
+    pub trigger: String,
+    pub attempts: i32,
+    pub scopes_done: i32,
+    pub scopes_total: Option<i32>,
+    /// Resources listed so far.
+    pub resources: i64,
+    pub error: Option<String>,
+    pub queued_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// One listing of an account (a resource type in a region), as of its last sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct SyncScope {
+    /// E.g. `eks/eu-west-1`.
+    pub scope: String,
+    /// The last listing failed: its rows are as of `last_success_at`.
+    pub stale: bool,
+    pub error: Option<String>,
+    pub resources: i32,
+    pub last_attempt_at: DateTime<Utc>,
+    pub last_success_at: Option<DateTime<Utc>>,
+}
+
+/// Whether a cluster answers, from the age of its last contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    /// Seen by the last sync.
+    Connected,
+    /// The last sync of its scope failed; last seen `last_contact_at`.
+    Degraded,
+    /// Not seen for more than three sync intervals.
+    Lost,
+}
+
+/// A group of like nodes of a managed cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct NodePool {
+    pub name: String,
+    pub instance_types: Vec<String>,
+    pub desired: Option<i32>,
+    pub min: Option<i32>,
+    pub max: Option<i32>,
+    pub status: Option<String>,
+}
+
+/// A Kubernetes cluster from any cloud.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Cluster {
+    pub id: ClusterId,
+    pub account_id: CloudAccountId,
+    pub provider: CloudProvider,
+    /// The provider's id, e.g. the EKS cluster ARN.
+    pub external_id: String,
+    pub name: String,
+    /// `eks`, `aks`, `gke`, `ack` or `kubernetes`.
+    pub distribution: String,
+    pub region: Option<String>,
+    pub version: Option<String>,
+    /// As the provider says, e.g. `ACTIVE`.
+    pub status: Option<String>,
+    pub node_count: Option<i32>,
+    pub node_pools: Vec<NodePool>,
+    pub labels: serde_json::Map<String, serde_json::Value>,
+    pub project_id: Option<ProjectId>,
+    pub health: Health,
+    pub last_contact_at: DateTime<Utc>,
+}
+
+/// A virtual machine from any cloud.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Vm {
+    pub id: VmId,
+    pub account_id: CloudAccountId,
+    pub provider: CloudProvider,
+    /// The provider's id, e.g. `i-0abc…`.
+    pub external_id: String,
+    pub name: Option<String>,
+    pub region: Option<String>,
+    pub zone: Option<String>,
+    pub instance_type: Option<String>,
+    /// As the provider says, e.g. `running`.
+    pub state: Option<String>,
+    pub private_ip: Option<String>,
+    pub labels: serde_json::Map<String, serde_json::Value>,
+    pub project_id: Option<ProjectId>,
+    pub health: Health,
+    pub last_contact_at: DateTime<Utc>,
+}

@@ -1,0 +1,494 @@
+//! Cloud accounts: settings checked on the way in, credentials sealed (`secrets.rs`) and never
+//! read back out except to build a connector.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use nimbus_api_types::ErrorCode;
+use nimbus_api_types::clouds::{
+    AccountStatus, CloudAccount, CloudAccountInput, CloudCredentials, CloudProvider, CloudSettings,
+};
+use nimbus_api_types::ids::{CloudAccountId, ProjectId, TenantId};
+use sqlx::PgConnection;
+
+use super::aws::{AccessKey, AwsConnector};
+use super::connector::{Connector, ConnectorError};
+use crate::error::AppError;
+use crate::http::outbound::Outbound;
+use crate::secrets::{Binding, MasterKeys, Sealed};
+use crate::state::AppState;
+
+/// What the credential of an account is bound to.
+const PURPOSE: &str = "cloud-account-credential";
+const DEFAULT_INTERVAL_MINUTES: u32 = 15;
+
+fn binding(tenant: TenantId, id: CloudAccountId) -> Binding<'static> {
+    Binding {
+        purpose: PURPOSE,
+        tenant,
+        record: id.0,
+    }
+}
+
+fn invalid(message: impl Into<String>) -> AppError {
+    AppError::new(ErrorCode::ValidationFailed, message.into())
+}
+
+/// An input whose settings passed every check.
+pub struct Checked<'a> {
+    input: &'a CloudAccountInput,
+    interval_seconds: i32,
+}
+
+/// Checks names, regions, ARNs and endpoints (against the outbound policy), and that the
+/// credential fits the provider.
+pub fn check<'a>(
+    input: &'a CloudAccountInput,
+    outbound: &Outbound,
+    creating: bool,
+) -> Result<Checked<'a>, AppError> {
+    let name = input.name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name != input.name {
+        return Err(invalid(
+            "name: 1 to 200 characters without leading or trailing spaces",
+        ));
+    }
+    let minutes = input
+        .sync_interval_minutes
+        .unwrap_or(DEFAULT_INTERVAL_MINUTES);
+    if !(5..=1440).contains(&minutes) {
+        return Err(invalid("sync_interval_minutes: between 5 and 1440"));
+    }
+    match &input.settings {
+        CloudSettings::Aws(aws) => {
+            if aws.regions.is_empty() || aws.regions.len() > 40 {
+                return Err(invalid("regions: name 1 to 40 AWS regions, e.g. eu-west-1"));
+            }
+            for region in &aws.regions {
+                let plausible = !region.is_empty()
+                    && region.len() <= 30
+                    && region
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+                if !plausible {
+                    return Err(invalid(format!(
+                        "regions: {region:?} is not an AWS region name"
+                    )));
+                }
+            }
+            if let Some(role) = &aws.role_arn {
+                let parts: Vec<&str> = role.split(':').collect();
+                let well_formed = parts.len() == 6
+                    && parts[0] == "arn"
+                    && parts[2] == "iam"
+                    && parts[4].len() == 12
+                    && parts[4].chars().all(|c| c.is_ascii_digit())
+                    && parts[5].starts_with("role/");
+                if !well_formed {
+                    return Err(invalid(
+                        "role_arn: expected arn:aws:iam::123456789012:role/NAME",
+                    ));
+                }
+            }
+            if let Some(endpoint) = &aws.endpoint_url {
+                outbound
+                    .check_url(endpoint)
+                    .map_err(|err| invalid(format!("endpoint_url: {err}")))?;
+            }
+            if let Some(export) = &aws.bill_export
+                && (export.bucket.is_empty() || export.bucket.len() > 63)
+            {
+                return Err(invalid("bill_export.bucket: an S3 bucket name"));
+            }
+        }
+    }
+    match &input.credentials {
+        None if creating => {
+            return Err(invalid("credentials: required to connect an account"));
+        }
+        None => {}
+        Some(credentials) => {
+            if credentials.provider() != input.settings.provider() {
+                return Err(invalid(format!(
+                    "credentials: not a credential for {}",
+                    input.settings.provider().as_str()
+                )));
+            }
+            match credentials {
+                CloudCredentials::AwsAccessKey {
+                    access_key_id,
+                    secret_access_key,
+                } => {
+                    if access_key_id.len() < 16 || secret_access_key.len() < 16 {
+                        return Err(invalid("credentials: an AWS access key id and its secret"));
+                    }
+                }
+            }
+        }
+    }
+    Ok(Checked {
+        input,
+        interval_seconds: i32::try_from(minutes * 60).unwrap_or(900),
+    })
+}
+
+/// Creates the account with its sealed credential.
+pub async fn create(
+    conn: &mut PgConnection,
+    state: &AppState,
+    tenant: TenantId,
+    checked: &Checked<'_>,
+) -> Result<CloudAccountId, AppError> {
+    let id = CloudAccountId(uuid::Uuid::now_v7());
+    let input = checked.input;
+    let settings = serde_json::to_value(&input.settings).map_err(AppError::internal)?;
+    sqlx::query!(
+        "INSERT INTO cloud_accounts (id, tenant_id, project_id, name, provider, settings,
+                                     sync_interval_seconds)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        id.0,
+        tenant.0,
+        input.project_id.map(|p| p.0),
+        input.name,
+        input.settings.provider().as_str(),
+        settings,
+        checked.interval_seconds,
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(|err| {
+        AppError::constraint(
+            err,
+            Some("a cloud account with this name exists"),
+            Some("project_id: no such project in this tenant"),
+        )
+    })?;
+    if let Some(credentials) = &input.credentials {
+        store_credential(conn, state, tenant, id, credentials).await?;
+    }
+    Ok(id)
+}
+
+/// Replaces settings (and the credential when one is given). A changed account is synced
+/// anew: its pause is lifted and its next sync is due now.
+pub async fn update(
+    conn: &mut PgConnection,
+    state: &AppState,
+    tenant: TenantId,
+    id: CloudAccountId,
+    checked: &Checked<'_>,
+) -> Result<(), AppError> {
+    let input = checked.input;
+    let current = get(conn, tenant, id).await?;
+    if current.provider != input.settings.provider() {
+        return Err(invalid(
+            "settings: the provider of an account cannot change",
+        ));
+    }
+    let settings = serde_json::to_value(&input.settings).map_err(AppError::internal)?;
+    sqlx::query!(
+        "UPDATE cloud_accounts
+         SET name = $3, project_id = $4, settings = $5, sync_interval_seconds = $6,
+             status = CASE WHEN status = 'paused' THEN 'pending' ELSE status END,
+             status_reason = CASE WHEN status = 'paused' THEN NULL ELSE status_reason END,
+             next_sync_at = now(), updated_at = now()
+         WHERE tenant_id = $1 AND id = $2",
+        tenant.0,
+        id.0,
+        input.name,
+        input.project_id.map(|p| p.0),
+        settings,
+        checked.interval_seconds,
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(|err| {
+        AppError::constraint(
+            err,
+            Some("a cloud account with this name exists"),
+            Some("project_id: no such project in this tenant"),
+        )
+    })?;
+    if let Some(credentials) = &input.credentials {
+        store_credential(conn, state, tenant, id, credentials).await?;
+    }
+    Ok(())
+}
+
+async fn store_credential(
+    conn: &mut PgConnection,
+    state: &AppState,
+    tenant: TenantId,
+    id: CloudAccountId,
+    credentials: &CloudCredentials,
+) -> Result<(), AppError> {
+    let plaintext = serde_json::to_vec(credentials).map_err(AppError::internal)?;
+    let sealed = state
+        .secrets
+        .seal(&plaintext, binding(tenant, id))
+        .map_err(AppError::internal)?;
+    sqlx::query!(
+        "UPDATE cloud_accounts
+         SET credential_key_version = $3, credential_wrapped_key = $4, credential = $5,
+             credential_updated_at = now()
+         WHERE tenant_id = $1 AND id = $2",
+        tenant.0,
+        id.0,
+        sealed.key_version,
+        sealed.wrapped_key,
+        sealed.ciphertext,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The account's sealed credential, if it has one.
+async fn sealed_credential(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    id: CloudAccountId,
+) -> Result<Option<Sealed>, AppError> {
+    let row = sqlx::query!(
+        r#"SELECT credential_key_version AS "key_version?", credential_wrapped_key AS "wrapped_key?",
+                  credential AS "ciphertext?"
+           FROM cloud_accounts WHERE tenant_id = $1 AND id = $2"#,
+        tenant.0,
+        id.0,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(not_found)?;
+    Ok(match (row.key_version, row.wrapped_key, row.ciphertext) {
+        (Some(key_version), Some(wrapped_key), Some(ciphertext)) => Some(Sealed {
+            key_version,
+            wrapped_key,
+            ciphertext,
+        }),
+        _ => None,
+    })
+}
+
+pub fn not_found() -> AppError {
+    AppError::new(ErrorCode::NotFound, "no such cloud account")
+}
+
+struct AccountRow {
+    id: uuid::Uuid,
+    name: String,
+    provider: String,
+    project_id: Option<uuid::Uuid>,
+    settings: serde_json::Value,
+    external_id: String,
+    credential_updated_at: Option<DateTime<Utc>>,
+    status: String,
+    status_reason: Option<String>,
+    sync_interval_seconds: i32,
+    last_contact_at: Option<DateTime<Utc>>,
+    last_success_at: Option<DateTime<Utc>>,
+    next_sync_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+}
+
+impl AccountRow {
+    fn into_account(self) -> Result<CloudAccount, AppError> {
+        let provider = CloudProvider::from_name(&self.provider)
+            .ok_or_else(|| AppError::internal(format!("unknown provider {}", self.provider)))?;
+        Ok(CloudAccount {
+            id: CloudAccountId(self.id),
+            name: self.name,
+            provider,
+            project_id: self.project_id.map(ProjectId),
+            settings: serde_json::from_value(self.settings).map_err(AppError::internal)?,
+            external_id: (provider == CloudProvider::Aws).then_some(self.external_id),
+            credential_updated_at: self.credential_updated_at,
+            status: AccountStatus::from_name(&self.status)
+                .ok_or_else(|| AppError::internal(format!("unknown status {}", self.status)))?,
+            status_reason: self.status_reason,
+            sync_interval_minutes: u32::try_from(self.sync_interval_seconds / 60).unwrap_or(0),
+            last_contact_at: self.last_contact_at,
+            last_success_at: self.last_success_at,
+            next_sync_at: self.next_sync_at,
+            created_at: self.created_at,
+        })
+    }
+}
+
+pub async fn list(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+) -> Result<Vec<CloudAccount>, AppError> {
+    sqlx::query_as!(
+        AccountRow,
+        "SELECT a.id, a.name, a.provider, a.project_id, a.settings, t.aws_external_id AS external_id,
+                a.credential_updated_at, a.status, a.status_reason, a.sync_interval_seconds,
+                a.last_contact_at, a.last_success_at, a.next_sync_at, a.created_at
+         FROM cloud_accounts a JOIN tenants t ON t.id = a.tenant_id
+         WHERE a.tenant_id = $1 ORDER BY a.name",
+        tenant.0,
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(AccountRow::into_account)
+    .collect()
+}
+
+pub async fn get(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    id: CloudAccountId,
+) -> Result<CloudAccount, AppError> {
+    sqlx::query_as!(
+        AccountRow,
+        "SELECT a.id, a.name, a.provider, a.project_id, a.settings, t.aws_external_id AS external_id,
+                a.credential_updated_at, a.status, a.status_reason, a.sync_interval_seconds,
+                a.last_contact_at, a.last_success_at, a.next_sync_at, a.created_at
+         FROM cloud_accounts a JOIN tenants t ON t.id = a.tenant_id
+         WHERE a.tenant_id = $1 AND a.id = $2",
+        tenant.0,
+        id.0,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(not_found)?
+    .into_account()
+}
+
+pub async fn delete(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    id: CloudAccountId,
+) -> Result<(), AppError> {
+    let deleted = sqlx::query!(
+        "DELETE FROM cloud_accounts WHERE tenant_id = $1 AND id = $2",
+        tenant.0,
+        id.0,
+    )
+    .execute(&mut *conn)
+    .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(not_found());
+    }
+    Ok(())
+}
+
+/// A connector for the account with its credential opened — checked anew on every use (the
+/// caller has just proven its access to the account in `conn`'s tenant).
+pub async fn connector(
+    conn: &mut PgConnection,
+    state: &AppState,
+    tenant: TenantId,
+    id: CloudAccountId,
+) -> Result<Result<Box<dyn Connector>, ConnectorError>, AppError> {
+    let account = get(conn, tenant, id).await?;
+    let Some(sealed) = sealed_credential(conn, tenant, id).await? else {
+        return Ok(Err(ConnectorError::Misconfigured(
+            "the account has no credential".into(),
+        )));
+    };
+    // A credential that does not open (another row's ciphertext, a damaged byte, a retired
+    // master key) is the account's problem, not the server's: the sync says so.
+    let opened = state
+        .secrets
+        .open(&sealed, binding(tenant, id))
+        .ok()
+        .and_then(|plaintext| serde_json::from_slice::<CloudCredentials>(&plaintext).ok());
+    let Some(credentials) = opened else {
+        return Ok(Err(ConnectorError::Misconfigured(
+            "the stored credential could not be decrypted: enter it again".into(),
+        )));
+    };
+    let Some(outbound) = state.outbound.as_deref() else {
+        return Ok(Err(ConnectorError::Misconfigured(
+            "outbound HTTP calls are unavailable on this server".into(),
+        )));
+    };
+    Ok(match (account.settings, credentials) {
+        (
+            CloudSettings::Aws(settings),
+            CloudCredentials::AwsAccessKey {
+                access_key_id,
+                secret_access_key,
+            },
+        ) => AwsConnector::new(
+            id,
+            settings,
+            account.external_id.unwrap_or_default(),
+            AccessKey {
+                id: access_key_id,
+                secret: secret_access_key,
+            },
+            outbound,
+            &state.config.clouds,
+            Arc::clone(&state.breakers),
+        )
+        .map(|connector| Box::new(connector) as Box<dyn Connector>),
+    })
+}
+
+/// What `rewrap_all` did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Rewrapped {
+    pub rewrapped: u64,
+    /// Credentials whose data key did not open (damaged or copied rows): left as they are;
+    /// their accounts need the credential entered again.
+    pub unreadable: Vec<CloudAccountId>,
+}
+
+/// Re-wraps the data key of every credential sealed under an older master key with the newest
+/// one, tenant by tenant, each change audited.
+pub async fn rewrap_all(pool: &sqlx::PgPool, keys: &MasterKeys) -> Result<Rewrapped, AppError> {
+    let tenants = sqlx::query_scalar!("SELECT id FROM tenants")
+        .fetch_all(pool)
+        .await?;
+    let current = keys.current_version();
+    let mut outcome = Rewrapped::default();
+    for tenant in tenants.into_iter().map(TenantId) {
+        let mut tx = crate::db::begin_for_tenant(pool, tenant).await?;
+        let rows = sqlx::query!(
+            r#"SELECT id, credential_key_version AS "key_version!", credential_wrapped_key AS "wrapped_key!",
+                      credential AS "ciphertext!"
+               FROM cloud_accounts
+               WHERE tenant_id = $1 AND credential IS NOT NULL AND credential_key_version <> $2
+               FOR UPDATE"#,
+            tenant.0,
+            current,
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in rows {
+            let id = CloudAccountId(row.id);
+            let sealed = Sealed {
+                key_version: row.key_version,
+                wrapped_key: row.wrapped_key,
+                ciphertext: row.ciphertext,
+            };
+            let Ok(fresh) = keys.rewrap(&sealed, binding(tenant, id)) else {
+                outcome.unreadable.push(id);
+                continue;
+            };
+            sqlx::query!(
+                "UPDATE cloud_accounts SET credential_key_version = $3, credential_wrapped_key = $4
+                 WHERE tenant_id = $1 AND id = $2",
+                tenant.0,
+                id.0,
+                fresh.key_version,
+                fresh.wrapped_key,
+            )
+            .execute(&mut *tx)
+            .await?;
+            let mut entry = crate::admin::entry(
+                Some(tenant),
+                "cloud_account.rewrap",
+                format!("cloud_account:{id}"),
+            );
+            entry.details =
+                serde_json::json!({ "from_version": sealed.key_version, "to_version": current });
+            crate::audit::record(&mut tx, &entry).await?;
+            outcome.rewrapped += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(outcome)
+}

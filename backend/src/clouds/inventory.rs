@@ -1,0 +1,391 @@
+//! The inventory's SQL: pages upserted by natural key as they arrive, a scope's leftovers
+//! swept only after its listing completed (DESIGN.md invariant 6), and the paged reads.
+
+use nimbus_api_types::clouds::{CloudProvider, Cluster, Health, SyncScope, Vm};
+use nimbus_api_types::ids::{CloudAccountId, ClusterId, ProjectId, SyncJobId, TenantId, VmId};
+use sqlx::{PgConnection, PgPool};
+
+use super::connector::Page;
+use crate::db;
+use crate::error::AppError;
+
+/// Stores one page of a listing, stamped with the sync that saw it.
+pub async fn store_page(
+    pool: &PgPool,
+    tenant: TenantId,
+    account: CloudAccountId,
+    job: SyncJobId,
+    scope: &str,
+    page: &Page,
+) -> Result<(), AppError> {
+    let mut tx = db::begin_for_tenant(pool, tenant).await?;
+    match page {
+        Page::Clusters(clusters) => {
+            let pools = clusters
+                .iter()
+                .map(|c| serde_json::to_value(&c.node_pools))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(AppError::internal)?;
+            sqlx::query!(
+                "INSERT INTO clusters (id, tenant_id, account_id, scope, external_id, name,
+                                       distribution, region, version, status, node_count,
+                                       node_pools, labels, seen_by)
+                 SELECT gen_random_uuid(), $1, $2, $3, u.external_id, u.name, u.distribution,
+                        u.region, u.version, u.status, u.node_count, u.node_pools, u.labels, $4
+                 FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                             $10::text[], $11::int4[], $12::jsonb[], $13::jsonb[])
+                      AS u(external_id, name, distribution, region, version, status, node_count,
+                           node_pools, labels)
+                 ON CONFLICT (account_id, external_id) DO UPDATE
+                 SET scope = EXCLUDED.scope, name = EXCLUDED.name,
+                     distribution = EXCLUDED.distribution, region = EXCLUDED.region,
+                     version = EXCLUDED.version, status = EXCLUDED.status,
+                     node_count = EXCLUDED.node_count, node_pools = EXCLUDED.node_pools,
+                     labels = EXCLUDED.labels, seen_by = EXCLUDED.seen_by,
+                     last_contact_at = now()",
+                tenant.0,
+                account.0,
+                scope,
+                job.0,
+                &clusters
+                    .iter()
+                    .map(|c| c.external_id.clone())
+                    .collect::<Vec<_>>(),
+                &clusters.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+                &clusters
+                    .iter()
+                    .map(|c| c.distribution.to_owned())
+                    .collect::<Vec<_>>(),
+                &clusters
+                    .iter()
+                    .map(|c| c.region.clone())
+                    .collect::<Vec<_>>(),
+                &clusters
+                    .iter()
+                    .map(|c| c.version.clone())
+                    .collect::<Vec<_>>() as &[Option<String>],
+                &clusters
+                    .iter()
+                    .map(|c| c.status.clone())
+                    .collect::<Vec<_>>() as &[Option<String>],
+                &clusters.iter().map(|c| c.node_count).collect::<Vec<_>>() as &[Option<i32>],
+                &pools,
+                &clusters
+                    .iter()
+                    .map(|c| serde_json::Value::Object(c.labels.clone()))
+                    .collect::<Vec<_>>(),
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        Page::Vms(vms) => {
+            sqlx::query!(
+                "INSERT INTO vms (id, tenant_id, account_id, scope, external_id, name, region, zone,
+                                  instance_type, state, private_ip, labels, seen_by)
+                 SELECT gen_random_uuid(), $1, $2, $3, u.external_id, u.name, u.region, u.zone,
+                        u.instance_type, u.state, u.private_ip, u.labels, $4
+                 FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                             $10::text[], $11::text[], $12::jsonb[])
+                      AS u(external_id, name, region, zone, instance_type, state, private_ip, labels)
+                 ON CONFLICT (account_id, external_id) DO UPDATE
+                 SET scope = EXCLUDED.scope, name = EXCLUDED.name, region = EXCLUDED.region,
+                     zone = EXCLUDED.zone, instance_type = EXCLUDED.instance_type,
+                     state = EXCLUDED.state, private_ip = EXCLUDED.private_ip,
+                     labels = EXCLUDED.labels, seen_by = EXCLUDED.seen_by,
+                     last_contact_at = now()",
+                tenant.0,
+                account.0,
+                scope,
+                job.0,
+                &vms.iter().map(|v| v.external_id.clone()).collect::<Vec<_>>(),
+                &vms.iter().map(|v| v.name.clone()).collect::<Vec<_>>() as &[Option<String>],
+                &vms.iter().map(|v| v.region.clone()).collect::<Vec<_>>(),
+                &vms.iter().map(|v| v.zone.clone()).collect::<Vec<_>>() as &[Option<String>],
+                &vms.iter().map(|v| v.instance_type.clone()).collect::<Vec<_>>() as &[Option<String>],
+                &vms.iter().map(|v| v.state.clone()).collect::<Vec<_>>() as &[Option<String>],
+                &vms.iter().map(|v| v.private_ip.clone()).collect::<Vec<_>>() as &[Option<String>],
+                &vms.iter()
+                    .map(|v| serde_json::Value::Object(v.labels.clone()))
+                    .collect::<Vec<_>>(),
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The scope's listing completed: rows this sync did not see are gone from the cloud.
+pub async fn complete_scope(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    account: CloudAccountId,
+    job: SyncJobId,
+    scope: &str,
+    resources: i32,
+) -> Result<(), AppError> {
+    sqlx::query!(
+        "DELETE FROM clusters WHERE account_id = $1 AND scope = $2 AND seen_by <> $3",
+        account.0,
+        scope,
+        job.0
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM vms WHERE account_id = $1 AND scope = $2 AND seen_by <> $3",
+        account.0,
+        scope,
+        job.0
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO sync_scopes (tenant_id, account_id, scope, stale, error, resources,
+                                  last_attempt_at, last_success_at)
+         VALUES ($1, $2, $3, false, NULL, $4, now(), now())
+         ON CONFLICT (account_id, scope) DO UPDATE
+         SET stale = false, error = NULL, resources = $4, last_attempt_at = now(),
+             last_success_at = now()",
+        tenant.0,
+        account.0,
+        scope,
+        resources,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The scope's listing failed: its rows stay as they were, marked stale with the reason.
+pub async fn stale_scope(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    account: CloudAccountId,
+    scope: &str,
+    error: &str,
+) -> Result<(), AppError> {
+    sqlx::query!(
+        "INSERT INTO sync_scopes (tenant_id, account_id, scope, stale, error, last_attempt_at)
+         VALUES ($1, $2, $3, true, $4, now())
+         ON CONFLICT (account_id, scope) DO UPDATE
+         SET stale = true, error = $4, last_attempt_at = now()",
+        tenant.0,
+        account.0,
+        scope,
+        error,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn scopes(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    account: CloudAccountId,
+) -> Result<Vec<SyncScope>, AppError> {
+    Ok(sqlx::query_as!(
+        SyncScope,
+        "SELECT scope, stale, error, resources, last_attempt_at, last_success_at
+         FROM sync_scopes WHERE tenant_id = $1 AND account_id = $2 ORDER BY scope",
+        tenant.0,
+        account.0,
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Filters of the inventory lists; all optional, combined with AND.
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub provider: Option<CloudProvider>,
+    pub account: Option<CloudAccountId>,
+    pub region: Option<String>,
+    pub project: Option<ProjectId>,
+    /// The provider's status (`ACTIVE`, `running`…), case-insensitive.
+    pub status: Option<String>,
+    /// `key=value` of a label (tag).
+    pub label: Option<(String, String)>,
+    /// Part of the name or provider id, case-insensitive.
+    pub search: Option<String>,
+    /// Resume after this (name, id).
+    pub after: Option<(String, uuid::Uuid)>,
+    pub limit: i64,
+}
+
+fn health(lost: bool, degraded: bool) -> Health {
+    if lost {
+        Health::Lost
+    } else if degraded {
+        Health::Degraded
+    } else {
+        Health::Connected
+    }
+}
+
+fn label_filter(filter: &Filter) -> Option<serde_json::Value> {
+    filter
+        .label
+        .as_ref()
+        .map(|(key, value)| serde_json::json!({ key: value }))
+}
+
+fn search_pattern(filter: &Filter) -> Option<String> {
+    filter.search.as_ref().map(|text| {
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    })
+}
+
+pub async fn clusters(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    filter: &Filter,
+) -> Result<Vec<Cluster>, AppError> {
+    let rows = sqlx::query!(
+        r#"SELECT c.id, c.account_id, a.provider, c.external_id, c.name, c.distribution, c.region,
+                  c.version, c.status, c.node_count, c.node_pools, c.labels, a.project_id,
+                  c.last_contact_at,
+                  c.last_contact_at < now() - make_interval(secs => 3 * a.sync_interval_seconds) AS "lost!",
+                  (coalesce(s.stale, false) OR a.status = 'paused') AS "degraded!"
+           FROM clusters c
+           JOIN cloud_accounts a ON a.id = c.account_id
+           LEFT JOIN sync_scopes s ON s.account_id = c.account_id AND s.scope = c.scope
+           WHERE c.tenant_id = $1
+             AND ($2::text IS NULL OR a.provider = $2)
+             AND ($3::uuid IS NULL OR c.account_id = $3)
+             AND ($4::text IS NULL OR c.region = $4)
+             AND ($5::uuid IS NULL OR a.project_id = $5)
+             AND ($6::text IS NULL OR lower(c.status) = lower($6))
+             AND ($7::jsonb IS NULL OR c.labels @> $7)
+             AND ($8::text IS NULL OR c.name ILIKE $8 OR c.external_id ILIKE $8)
+             AND ($9::text IS NULL OR (c.name, c.id) > ($9, $10::uuid))
+           ORDER BY c.name, c.id
+           LIMIT $11"#,
+        tenant.0,
+        filter.provider.map(CloudProvider::as_str),
+        filter.account.map(|a| a.0),
+        filter.region,
+        filter.project.map(|p| p.0),
+        filter.status,
+        label_filter(filter),
+        search_pattern(filter),
+        filter.after.as_ref().map(|(name, _)| name.clone()),
+        filter.after.as_ref().map(|(_, id)| *id),
+        filter.limit,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(Cluster {
+                id: ClusterId(row.id),
+                account_id: CloudAccountId(row.account_id),
+                provider: provider(&row.provider)?,
+                external_id: row.external_id,
+                name: row.name,
+                distribution: row.distribution,
+                region: row.region,
+                version: row.version,
+                status: row.status,
+                node_count: row.node_count,
+                node_pools: serde_json::from_value(row.node_pools).map_err(AppError::internal)?,
+                labels: object(row.labels),
+                project_id: row.project_id.map(ProjectId),
+                health: health(row.lost, row.degraded),
+                last_contact_at: row.last_contact_at,
+            })
+        })
+        .collect()
+}
+
+pub async fn vms(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    filter: &Filter,
+) -> Result<Vec<Vm>, AppError> {
+    let rows = sqlx::query!(
+        r#"SELECT v.id, v.account_id, a.provider, v.external_id, v.name, v.region, v.zone,
+                  v.instance_type, v.state, v.private_ip, v.labels, a.project_id,
+                  v.last_contact_at,
+                  v.last_contact_at < now() - make_interval(secs => 3 * a.sync_interval_seconds) AS "lost!",
+                  (coalesce(s.stale, false) OR a.status = 'paused') AS "degraded!"
+           FROM vms v
+           JOIN cloud_accounts a ON a.id = v.account_id
+           LEFT JOIN sync_scopes s ON s.account_id = v.account_id AND s.scope = v.scope
+           WHERE v.tenant_id = $1
+             AND ($2::text IS NULL OR a.provider = $2)
+             AND ($3::uuid IS NULL OR v.account_id = $3)
+             AND ($4::text IS NULL OR v.region = $4)
+             AND ($5::uuid IS NULL OR a.project_id = $5)
+             AND ($6::text IS NULL OR lower(v.state) = lower($6))
+             AND ($7::jsonb IS NULL OR v.labels @> $7)
+             AND ($8::text IS NULL OR v.name ILIKE $8 OR v.external_id ILIKE $8)
+             AND ($9::text IS NULL OR (coalesce(v.name, ''), v.id) > ($9, $10::uuid))
+           ORDER BY coalesce(v.name, ''), v.id
+           LIMIT $11"#,
+        tenant.0,
+        filter.provider.map(CloudProvider::as_str),
+        filter.account.map(|a| a.0),
+        filter.region,
+        filter.project.map(|p| p.0),
+        filter.status,
+        label_filter(filter),
+        search_pattern(filter),
+        filter.after.as_ref().map(|(name, _)| name.clone()),
+        filter.after.as_ref().map(|(_, id)| *id),
+        filter.limit,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(Vm {
+                id: VmId(row.id),
+                account_id: CloudAccountId(row.account_id),
+                provider: provider(&row.provider)?,
+                external_id: row.external_id,
+                name: row.name,
+                region: row.region,
+                zone: row.zone,
+                instance_type: row.instance_type,
+                state: row.state,
+                private_ip: row.private_ip,
+                labels: object(row.labels),
+                project_id: row.project_id.map(ProjectId),
+                health: health(row.lost, row.degraded),
+                last_contact_at: row.last_contact_at,
+            })
+        })
+        .collect()
+}
+
+fn provider(name: &str) -> Result<CloudProvider, AppError> {
+    CloudProvider::from_name(name)
+        .ok_or_else(|| AppError::internal(format!("unknown provider {name}")))
+}
+
+fn object(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// The sort key of a listed item (`id:name`), for the next page's cursor.
+#[must_use]
+pub fn sort_key(id: uuid::Uuid, name: &str) -> String {
+    format!("{id}:{name}")
+}
+
+/// The (name, id) a cursor's sort key resumes after.
+#[must_use]
+pub fn parse_sort_key(key: &str) -> Option<(String, uuid::Uuid)> {
+    let (id, name) = key.split_once(':')?;
+    Some((name.to_owned(), id.parse().ok()?))
+}

@@ -1,0 +1,22 @@
+//! Clouds: connected cloud accounts, their connectors, the sync engine that fills the inventory
+//! from them, and the inventory API (docs/clouds/README.md).
+//!
+//! - `accounts.rs` — accounts: settings checked, credentials sealed (`secrets.rs`), a
+//!   connector built from them on each use.
+//! - `connector.rs` — the one trait every provider implements, and what it yields.
+//! - `aws.rs` — AWS on the official SDK: role assumption with the tenant's external id, EKS,
+//!   EC2, S3 bill exports.
+//! - `breaker.rs` — circuit breakers per (account, service, region).
+//! - `sync.rs` — the job queue, workers, leases and per-scope reconciliation.
+//! - `inventory.rs` — the inventory's SQL; `bill_exports.rs` — the scheduled bill pull.
+//! - `handlers.rs` — the API; `command.rs` — `nimbus sync`.
+
+pub mod accounts;
+pub mod aws;
+pub mod bill_exports;
+pub mod breaker;
+pub mod command;
+pub mod connector;
+pub mod handlers;
+pub mod inventory;
+pub mod sync;
