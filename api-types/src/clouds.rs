@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CloudAccountId, ClusterId, ProjectId, SyncJobId, VmId};
+use crate::ids::{
+    CloudAccountId, ClusterId, NamespaceId, NodeId, ProjectId, SyncJobId, VmId, WorkloadId,
+};
 
 /// A cloud Nimbus can connect to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -11,6 +13,7 @@ use crate::ids::{CloudAccountId, ClusterId, ProjectId, SyncJobId, VmId};
 #[serde(rename_all = "snake_case")]
 pub enum CloudProvider {
     Aws,
+    Kubernetes,
 }
 
 impl CloudProvider {
@@ -19,6 +22,7 @@ impl CloudProvider {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Aws => "aws",
+            Self::Kubernetes => "kubernetes",
         }
     }
 
@@ -27,6 +31,7 @@ impl CloudProvider {
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "aws" => Some(Self::Aws),
+            "kubernetes" => Some(Self::Kubernetes),
             _ => None,
         }
     }
@@ -65,12 +70,32 @@ pub struct AwsSettings {
     pub bill_export: Option<BillExportLocation>,
 }
 
+/// How to reach a Kubernetes cluster of any distribution (OpenShift, RKE, k3s, bare metal…).
+/// Nothing here is secret: the credential (a kubeconfig or a token) is given apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesSettings {
+    /// The API server, e.g. `https://k8s.example.com:6443`. Taken from the kubeconfig's
+    /// context when absent; given, it overrides the kubeconfig's.
+    #[serde(default)]
+    pub api_server: Option<String>,
+    /// PEM certificate(s) of the authority that signed the API server's certificate. Taken
+    /// from the kubeconfig when absent; absent there too, public authorities are trusted.
+    #[serde(default)]
+    pub ca_certificate: Option<String>,
+    /// Where the cluster runs, shown and filtered on as its region (e.g. `fra-dc1`).
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
 /// A cloud account's connection settings, by provider. Nothing here is secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(tag = "provider", rename_all = "snake_case")]
 pub enum CloudSettings {
     Aws(AwsSettings),
+    Kubernetes(KubernetesSettings),
 }
 
 impl CloudSettings {
@@ -78,6 +103,7 @@ impl CloudSettings {
     pub const fn provider(&self) -> CloudProvider {
         match self {
             Self::Aws(_) => CloudProvider::Aws,
+            Self::Kubernetes(_) => CloudProvider::Kubernetes,
         }
     }
 }
@@ -93,6 +119,16 @@ pub enum CloudCredentials {
         access_key_id: String,
         secret_access_key: String,
     },
+    /// A kubeconfig (YAML or JSON) with a bearer token or a client certificate inline.
+    /// Refused: `exec` and `auth-provider` plugins, file paths, proxies, skipped TLS checks.
+    Kubeconfig {
+        kubeconfig: String,
+        /// The context to use (default: the kubeconfig's current context).
+        #[serde(default)]
+        context: Option<String>,
+    },
+    /// A service-account token (the API server and its CA are in the settings).
+    KubernetesToken { token: String },
 }
 
 impl CloudCredentials {
@@ -101,6 +137,7 @@ impl CloudCredentials {
     pub const fn provider(&self) -> CloudProvider {
         match self {
             Self::AwsAccessKey { .. } => CloudProvider::Aws,
+            Self::Kubeconfig { .. } | Self::KubernetesToken { .. } => CloudProvider::Kubernetes,
         }
     }
 }
@@ -113,6 +150,13 @@ impl std::fmt::Debug for CloudCredentials {
                 .debug_struct("AwsAccessKey")
                 .field("access_key_id", access_key_id)
                 .finish_non_exhaustive(),
+            Self::Kubeconfig { context, .. } => f
+                .debug_struct("Kubeconfig")
+                .field("context", context)
+                .finish_non_exhaustive(),
+            Self::KubernetesToken { .. } => {
+                f.debug_struct("KubernetesToken").finish_non_exhaustive()
+            }
         }
     }
 }
@@ -375,4 +419,146 @@ pub struct Vm {
     pub project_id: Option<ProjectId>,
     pub health: Health,
     pub last_contact_at: DateTime<Utc>,
+}
+
+/// A node of a Kubernetes cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Node {
+    pub id: NodeId,
+    pub cluster_id: ClusterId,
+    pub cluster_name: String,
+    pub account_id: CloudAccountId,
+    pub provider: CloudProvider,
+    pub name: String,
+    /// `Ready`, `NotReady` or `Unknown` (the node's Ready condition).
+    pub status: String,
+    /// From the `node-role.kubernetes.io/*` labels.
+    pub roles: Vec<String>,
+    pub kubelet_version: Option<String>,
+    pub instance_type: Option<String>,
+    pub zone: Option<String>,
+    /// Capacity as Kubernetes writes it, e.g. `4` and `16318504Ki`.
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    pub labels: serde_json::Map<String, serde_json::Value>,
+    pub health: Health,
+    pub last_contact_at: DateTime<Utc>,
+}
+
+/// A namespace of a Kubernetes cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Namespace {
+    pub id: NamespaceId,
+    pub cluster_id: ClusterId,
+    pub cluster_name: String,
+    pub account_id: CloudAccountId,
+    pub provider: CloudProvider,
+    pub name: String,
+    /// `Active` or `Terminating`.
+    pub status: Option<String>,
+    pub labels: serde_json::Map<String, serde_json::Value>,
+    pub health: Health,
+    pub last_contact_at: DateTime<Utc>,
+}
+
+/// What kind of controller a workload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    Job,
+    CronJob,
+}
+
+impl WorkloadKind {
+    pub const ALL: [Self; 5] = [
+        Self::Deployment,
+        Self::StatefulSet,
+        Self::DaemonSet,
+        Self::Job,
+        Self::CronJob,
+    ];
+
+    /// The Kubernetes kind, e.g. `StatefulSet`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Deployment => "Deployment",
+            Self::StatefulSet => "StatefulSet",
+            Self::DaemonSet => "DaemonSet",
+            Self::Job => "Job",
+            Self::CronJob => "CronJob",
+        }
+    }
+
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
+/// A Deployment, StatefulSet, DaemonSet, Job or CronJob of a Kubernetes cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Workload {
+    pub id: WorkloadId,
+    pub cluster_id: ClusterId,
+    pub cluster_name: String,
+    pub account_id: CloudAccountId,
+    pub provider: CloudProvider,
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+    /// Replicas asked for (DaemonSets: nodes to run on; Jobs: completions; CronJobs: none).
+    pub replicas_desired: Option<i32>,
+    /// Replicas ready (Jobs: succeeded; CronJobs: running jobs).
+    pub replicas_ready: Option<i32>,
+    pub images: Vec<String>,
+    /// The app it belongs to (`app.kubernetes.io/part-of`, `app.kubernetes.io/name` or `app`
+    /// label).
+    pub app: Option<String>,
+    pub labels: serde_json::Map<String, serde_json::Value>,
+    pub project_id: Option<ProjectId>,
+    pub health: Health,
+    pub last_contact_at: DateTime<Utc>,
+}
+
+/// A cluster an app runs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct AppCluster {
+    pub cluster_id: ClusterId,
+    pub name: String,
+    pub provider: CloudProvider,
+}
+
+/// An app's cost in one billing currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct AppCost {
+    pub currency: String,
+    /// Effective cost (FOCUS `EffectiveCost`).
+    pub effective_cost: rust_decimal::Decimal,
+}
+
+/// The workloads of every cluster and cloud that share an application identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct App {
+    pub name: String,
+    pub workloads: i64,
+    pub replicas_desired: i64,
+    pub replicas_ready: i64,
+    /// Workloads with fewer ready replicas than desired.
+    pub unhealthy_workloads: i64,
+    pub cluster_count: i64,
+    /// The first clusters by name (at most 20).
+    pub clusters: Vec<AppCluster>,
+    /// Effective cost in the month asked for, per billing currency, from bill lines tagged with
+    /// the app (empty when no bill carries the tag).
+    pub cost: Vec<AppCost>,
 }

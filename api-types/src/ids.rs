@@ -44,4 +44,7 @@ typed_id! {
     SyncJobId: "One sync of one cloud account.",
     ClusterId: "A Kubernetes cluster found by a sync.",
     VmId: "A virtual machine found by a sync.",
+    NodeId: "A node of a Kubernetes cluster.",
+    NamespaceId: "A namespace of a Kubernetes cluster.",
+    WorkloadId: "A Deployment, StatefulSet, DaemonSet, Job or CronJob.",
 }

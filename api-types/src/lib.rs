@@ -6,6 +6,7 @@
 pub mod clouds;
 pub mod cost;
 pub mod error;
+pub mod events;
 pub mod identity;
 pub mod ids;
 pub mod ops;

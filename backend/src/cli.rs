@@ -377,11 +377,9 @@ async fn serve_with(
         database.description
     );
     announce_setup_link(&state_for_setup, &address).await?;
-    let alerts = tokio::spawn(crate::cost::watch::run(state_for_setup.clone()));
-    let syncs = tokio::spawn(crate::clouds::sync::run_workers(state_for_setup.clone()));
+    let background = crate::server::Background::start(&state_for_setup);
     let served = crate::server::serve(listener, app, lifecycle, &http, shutdown).await;
-    alerts.abort();
-    syncs.abort();
+    drop(background);
     served.map_err(|err| Failure::Runtime(format!("the HTTP server failed: {err}")))?;
     tracing::info!("server stopped");
     Ok(())

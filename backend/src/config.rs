@@ -43,6 +43,19 @@ pub struct Config {
     pub outbound: OutboundConfig,
     pub secrets: SecretsConfig,
     pub clouds: CloudsConfig,
+    pub events: EventsConfig,
+}
+
+/// The live events WebSocket (`events/`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Events a socket may fall behind before it is closed (the client reconnects and
+    /// refetches); memory stays bounded whatever clients do.
+    pub queue: usize,
+    /// How long one message may wait for a client that does not read before it is closed.
+    #[serde(with = "humantime_serde")]
+    pub send_timeout: Duration,
 }
 
 /// Master keys of the envelope encryption of stored credentials (`secrets.rs`).
@@ -271,6 +284,10 @@ impl Default for Config {
                 call_timeout: Duration::from_secs(30),
                 max_attempts: 4,
             },
+            events: EventsConfig {
+                queue: 1024,
+                send_timeout: Duration::from_secs(10),
+            },
             auth: AuthConfig {
                 session_idle_timeout: Duration::from_secs(2 * 60 * 60),
                 session_lifetime: Duration::from_secs(7 * 24 * 60 * 60),
@@ -397,6 +414,12 @@ impl Config {
         if clouds.lease < Duration::from_secs(5) || clouds.poll_interval.is_zero() {
             return fail(
                 "clouds.lease must be at least 5s and clouds.poll_interval above zero".into(),
+            );
+        }
+        if !(1..=65_536).contains(&self.events.queue) || self.events.send_timeout.is_zero() {
+            return fail(
+                "events.queue must be between 1 and 65536 and events.send_timeout above zero"
+                    .into(),
             );
         }
         Ok(())

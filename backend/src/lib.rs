@@ -4,6 +4,7 @@
 //! loads the configuration, opens the database and serves it.
 
 pub mod admin;
+pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod cost;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod mail;
 pub mod notifications;
@@ -52,9 +54,10 @@ use crate::state::AppState;
         (name = "audit", description = "Who did what, when"),
         (name = "cost", description = "Bills from every cloud in one FOCUS ledger: imports, the explorer, allocation, forecasts"),
         (name = "clouds", description = "Connected cloud accounts: credentials, connection tests, syncs"),
-        (name = "inventory", description = "Clusters and virtual machines from every connected cloud"),
+        (name = "inventory", description = "Clusters, nodes, namespaces, workloads, apps and virtual machines from every connected cloud"),
         (name = "budgets", description = "Spending limits with alerts on actual and forecast spend"),
         (name = "notifications", description = "Messages shown in the portal"),
+        (name = "events", description = "Live events over a WebSocket"),
         (name = "operations", description = "Liveness, readiness and metrics"),
         (name = "meta", description = "This API's own description"),
     ),
@@ -104,7 +107,9 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(cost::budget_handlers::routes())
         .merge(cost::anomaly_handlers::routes())
         .merge(clouds::handlers::routes())
+        .merge(apps::routes())
         .merge(notifications::routes())
+        .merge(events::routes())
         .merge(ops::routes())
         .merge(http::api_docs::routes())
 }

@@ -1,11 +1,11 @@
-//! In-app notifications and the live event each one publishes (PostgreSQL `NOTIFY` on
-//! `nimbus_events`, delivered at commit, so a rolled-back change announces nothing; the
-//! WebSocket of the clouds issue relays them to browsers).
+//! In-app notifications; each one also publishes its live event (`events::publish`, delivered
+//! at commit, so a rolled-back change announces nothing).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use nimbus_api_types::ErrorCode;
 use nimbus_api_types::cost::Notification;
+use nimbus_api_types::events::EventKind;
 use nimbus_api_types::identity::Page;
 use nimbus_api_types::ids::{NotificationId, ProjectId, TenantId};
 use sqlx::PgConnection;
@@ -16,12 +16,10 @@ use crate::audit;
 use crate::auth::extract::Member;
 use crate::db;
 use crate::error::AppError;
+use crate::events;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::paging::PageQuery;
 use crate::state::AppState;
-
-/// The channel live events travel on between server replicas.
-pub const EVENTS_CHANNEL: &str = "nimbus_events";
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -35,7 +33,7 @@ pub async fn publish(
     conn: &mut PgConnection,
     tenant: TenantId,
     project: Option<ProjectId>,
-    kind: &str,
+    kind: EventKind,
     title: &str,
     body: &str,
     details: &serde_json::Value,
@@ -46,27 +44,20 @@ pub async fn publish(
         uuid::Uuid::now_v7(),
         tenant.0,
         project.map(|p| p.0),
-        kind,
+        kind.as_str(),
         title,
         body,
         details,
     )
     .fetch_one(&mut *conn)
     .await?;
-    let event = serde_json::json!({
-        "tenant_id": tenant,
-        "project_id": project,
-        "kind": kind,
-        "notification_id": id,
-        "title": title,
-        "details": details,
-    });
-    sqlx::query!(
-        "SELECT pg_notify($1, $2)",
-        EVENTS_CHANNEL,
-        event.to_string()
+    events::publish(
+        conn,
+        tenant,
+        project,
+        kind,
+        serde_json::json!({ "notification_id": id, "title": title, "details": details }),
     )
-    .execute(conn)
     .await?;
     Ok(NotificationId(id))
 }

@@ -12,7 +12,34 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::config::HttpConfig;
-use crate::state::Lifecycle;
+use crate::state::{AppState, Lifecycle};
+
+/// The server's work besides answering requests: budget alerts, cloud syncs and the live
+/// events relay. Stopped when dropped.
+pub struct Background {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    #[must_use]
+    pub fn start(state: &AppState) -> Self {
+        Self {
+            tasks: vec![
+                tokio::spawn(crate::cost::watch::run(state.clone())),
+                tokio::spawn(crate::clouds::sync::run_workers(state.clone())),
+                tokio::spawn(crate::events::relay(state.clone())),
+            ],
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
 
 pub async fn serve(
     listener: TcpListener,

@@ -1,9 +1,9 @@
 //! The application state shared by every handler: built once in the composition root.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use sqlx::PgPool;
+use tokio::sync::watch;
 
 use crate::auth::AuthState;
 use crate::config::Config;
@@ -27,6 +27,8 @@ pub struct AppState {
     pub secrets: Arc<MasterKeys>,
     /// Open circuits of cloud APIs, shared by every sync of this process.
     pub breakers: Arc<crate::clouds::breaker::Breakers>,
+    /// Live events of every replica, fanned out to this process's WebSockets.
+    pub events: Arc<crate::events::Hub>,
 }
 
 impl AppState {
@@ -56,6 +58,7 @@ impl AppState {
             outbound,
             secrets,
             breakers: Arc::default(),
+            events: Arc::new(crate::events::Hub::new(config.events.queue)),
             auth: Arc::new(AuthState::new(&config)),
             config: Arc::new(config),
             db,
@@ -67,18 +70,34 @@ impl AppState {
 
 /// Whether the server still takes new work. Set once, on the way down, before the listener
 /// closes, so `/readyz` turns load balancers away first.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Lifecycle {
-    draining: Arc<AtomicBool>,
+    draining: Arc<watch::Sender<bool>>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self {
+            draining: Arc::new(watch::Sender::new(false)),
+        }
+    }
 }
 
 impl Lifecycle {
     pub fn begin_draining(&self) {
-        self.draining.store(true, Ordering::SeqCst);
+        self.draining.send_replace(true);
     }
 
     #[must_use]
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
+        *self.draining.borrow()
+    }
+
+    /// Resolves once the server begins draining (at once if it already has): long-lived
+    /// connections such as WebSockets close then.
+    pub async fn draining(&self) {
+        let mut changes = self.draining.subscribe();
+        // The sender lives in `self`, so waiting cannot fail.
+        let _ = changes.wait_for(|draining| *draining).await;
     }
 }

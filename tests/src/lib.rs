@@ -5,6 +5,8 @@
 //! this process starts (with the same code as the embedded default) and a watchdog removes when
 //! the process exits, however it exits.
 
+pub mod kube_stub;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

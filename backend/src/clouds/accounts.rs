@@ -7,12 +7,15 @@ use chrono::{DateTime, Utc};
 use nimbus_api_types::ErrorCode;
 use nimbus_api_types::clouds::{
     AccountStatus, CloudAccount, CloudAccountInput, CloudCredentials, CloudProvider, CloudSettings,
+    KubernetesSettings,
 };
 use nimbus_api_types::ids::{CloudAccountId, ProjectId, TenantId};
 use sqlx::PgConnection;
 
 use super::aws::{AccessKey, AwsConnector};
 use super::connector::{Connector, ConnectorError};
+use super::kubeconfig::{self, ClientAuth};
+use super::kubernetes::{KubernetesAccount, KubernetesConnector};
 use crate::error::AppError;
 use crate::http::outbound::Outbound;
 use crate::secrets::{Binding, MasterKeys, Sealed};
@@ -34,9 +37,11 @@ fn invalid(message: impl Into<String>) -> AppError {
     AppError::new(ErrorCode::ValidationFailed, message.into())
 }
 
-/// An input whose settings passed every check.
+/// An input whose settings passed every check, with the settings as they are stored (a
+/// kubeconfig's server and authority filled in).
 pub struct Checked<'a> {
     input: &'a CloudAccountInput,
+    settings: CloudSettings,
     interval_seconds: i32,
 }
 
@@ -59,7 +64,8 @@ pub fn check<'a>(
     if !(5..=1440).contains(&minutes) {
         return Err(invalid("sync_interval_minutes: between 5 and 1440"));
     }
-    match &input.settings {
+    let mut settings = input.settings.clone();
+    match &mut settings {
         CloudSettings::Aws(aws) => {
             if aws.regions.is_empty() || aws.regions.len() > 40 {
                 return Err(invalid("regions: name 1 to 40 AWS regions, e.g. eu-west-1"));
@@ -101,6 +107,9 @@ pub fn check<'a>(
                 return Err(invalid("bill_export.bucket: an S3 bucket name"));
             }
         }
+        CloudSettings::Kubernetes(kubernetes) => {
+            check_kubernetes(kubernetes, input.credentials.as_ref(), outbound)?;
+        }
     }
     match &input.credentials {
         None if creating => {
@@ -123,13 +132,62 @@ pub fn check<'a>(
                         return Err(invalid("credentials: an AWS access key id and its secret"));
                     }
                 }
+                CloudCredentials::KubernetesToken { token } => {
+                    if token.trim().is_empty() || token.len() > 16 * 1024 {
+                        return Err(invalid("credentials: a service-account token"));
+                    }
+                }
+                // Checked with the settings it fills in.
+                CloudCredentials::Kubeconfig { .. } => {}
             }
         }
     }
     Ok(Checked {
         input,
+        settings,
         interval_seconds: i32::try_from(minutes * 60).unwrap_or(900),
     })
+}
+
+/// A Kubernetes account needs an API server (given, or from the kubeconfig) the outbound
+/// policy allows, and a CA that parses; a kubeconfig must pass `kubeconfig::resolve`.
+fn check_kubernetes(
+    settings: &mut KubernetesSettings,
+    credentials: Option<&CloudCredentials>,
+    outbound: &Outbound,
+) -> Result<(), AppError> {
+    if let Some(CloudCredentials::Kubeconfig {
+        kubeconfig,
+        context,
+    }) = credentials
+    {
+        let resolved = kubeconfig::resolve(kubeconfig, context.as_deref())
+            .map_err(|why| invalid(format!("credentials: {why}")))?;
+        settings.api_server.get_or_insert(resolved.server);
+        if settings.ca_certificate.is_none() {
+            settings.ca_certificate = resolved.ca_certificate;
+        }
+    }
+    let server = settings.api_server.as_deref().ok_or_else(|| {
+        invalid(
+            "api_server: the URL of the cluster's API server, e.g. https://k8s.example.com:6443",
+        )
+    })?;
+    outbound
+        .check_url(server)
+        .map_err(|err| invalid(format!("api_server: {err}")))?;
+    if let Some(pem) = &settings.ca_certificate {
+        let parsed = reqwest::Certificate::from_pem_bundle(pem.as_bytes());
+        if !parsed.is_ok_and(|certificates| !certificates.is_empty()) {
+            return Err(invalid("ca_certificate: one or more PEM certificates"));
+        }
+    }
+    if let Some(region) = &settings.region
+        && (region.trim().is_empty() || region.chars().count() > 64)
+    {
+        return Err(invalid("region: 1 to 64 characters"));
+    }
+    Ok(())
 }
 
 /// Creates the account with its sealed credential.
@@ -141,7 +199,7 @@ pub async fn create(
 ) -> Result<CloudAccountId, AppError> {
     let id = CloudAccountId(uuid::Uuid::now_v7());
     let input = checked.input;
-    let settings = serde_json::to_value(&input.settings).map_err(AppError::internal)?;
+    let settings = serde_json::to_value(&checked.settings).map_err(AppError::internal)?;
     sqlx::query!(
         "INSERT INTO cloud_accounts (id, tenant_id, project_id, name, provider, settings,
                                      sync_interval_seconds)
@@ -185,7 +243,7 @@ pub async fn update(
             "settings: the provider of an account cannot change",
         ));
     }
-    let settings = serde_json::to_value(&input.settings).map_err(AppError::internal)?;
+    let settings = serde_json::to_value(&checked.settings).map_err(AppError::internal)?;
     sqlx::query!(
         "UPDATE cloud_accounts
          SET name = $3, project_id = $4, settings = $5, sync_interval_seconds = $6,
@@ -404,6 +462,8 @@ pub async fn connector(
             "outbound HTTP calls are unavailable on this server".into(),
         )));
     };
+    let limits = &state.config.clouds;
+    let breakers = Arc::clone(&state.breakers);
     Ok(match (account.settings, credentials) {
         (
             CloudSettings::Aws(settings),
@@ -420,11 +480,44 @@ pub async fn connector(
                 secret: secret_access_key,
             },
             outbound,
-            &state.config.clouds,
-            Arc::clone(&state.breakers),
+            limits,
+            breakers,
         )
         .map(|connector| Box::new(connector) as Box<dyn Connector>),
+        (CloudSettings::Kubernetes(settings), credentials) => {
+            let auth = match credentials {
+                CloudCredentials::KubernetesToken { token } => Ok(ClientAuth::Token(token)),
+                CloudCredentials::Kubeconfig {
+                    kubeconfig,
+                    context,
+                } => kubeconfig::resolve(&kubeconfig, context.as_deref())
+                    .map(|resolved| resolved.auth)
+                    .map_err(ConnectorError::Misconfigured),
+                CloudCredentials::AwsAccessKey { .. } => Err(mismatched()),
+            };
+            auth.and_then(|auth| {
+                KubernetesConnector::new(
+                    KubernetesAccount {
+                        id,
+                        name: account.name,
+                        settings,
+                        auth,
+                    },
+                    outbound,
+                    limits,
+                    breakers,
+                )
+            })
+            .map(|connector| Box::new(connector) as Box<dyn Connector>)
+        }
+        (CloudSettings::Aws(_), _) => Err(mismatched()),
     })
+}
+
+fn mismatched() -> ConnectorError {
+    ConnectorError::Misconfigured(
+        "the stored credential is for another provider: enter it again".into(),
+    )
 }
 
 /// What `rewrap_all` did.

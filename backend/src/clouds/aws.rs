@@ -546,6 +546,9 @@ impl Connector for AwsConnector {
             match scope.kind {
                 ScopeKind::Clusters => self.list_clusters(&scope.region, &pages).await,
                 ScopeKind::Vms => self.list_vms(&scope.region, &pages).await,
+                ScopeKind::Nodes | ScopeKind::Namespaces | ScopeKind::Workloads(_) => Err(
+                    ConnectorError::Misconfigured(format!("AWS does not list {}", scope.name())),
+                ),
             }
         }
         .boxed()

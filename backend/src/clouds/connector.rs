@@ -1,14 +1,16 @@
 //! What every provider's connector does, and what it hands the sync engine.
 
 use futures_util::future::BoxFuture;
-use nimbus_api_types::clouds::{ConnectionTest, NodePool};
+use nimbus_api_types::clouds::{ConnectionTest, NodePool, WorkloadKind};
 use tokio::sync::mpsc;
 
-/// One listing of an account: a resource type in a region (`eks/eu-west-1`). Its rows are
-/// replaced as a whole when the listing completes, and kept (stale) when it does not.
+/// One listing of an account: a resource type in a region (`clusters/eu-west-1`), or of a
+/// cluster (`workloads/StatefulSet`). Its rows are replaced as a whole when the listing
+/// completes, and kept (stale) when it does not.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Scope {
     pub kind: ScopeKind,
+    /// The region, or for Kubernetes listings nothing ("").
     pub region: String,
 }
 
@@ -16,17 +18,35 @@ pub struct Scope {
 pub enum ScopeKind {
     Clusters,
     Vms,
+    Nodes,
+    Namespaces,
+    Workloads(WorkloadKind),
 }
 
 impl Scope {
-    /// The stored name, e.g. `clusters/eu-west-1`.
+    #[must_use]
+    pub fn of(kind: ScopeKind) -> Self {
+        Self {
+            kind,
+            region: String::new(),
+        }
+    }
+
+    /// The stored name, e.g. `clusters/eu-west-1`, `nodes` or `workloads/Deployment`.
     #[must_use]
     pub fn name(&self) -> String {
         let kind = match self.kind {
             ScopeKind::Clusters => "clusters",
             ScopeKind::Vms => "vms",
+            ScopeKind::Nodes => "nodes",
+            ScopeKind::Namespaces => "namespaces",
+            ScopeKind::Workloads(kind) => return format!("workloads/{}", kind.as_str()),
         };
-        format!("{kind}/{}", self.region)
+        if self.region.is_empty() {
+            kind.to_owned()
+        } else {
+            format!("{kind}/{}", self.region)
+        }
     }
 }
 
@@ -57,11 +77,52 @@ pub struct VmRecord {
     pub labels: serde_json::Map<String, serde_json::Value>,
 }
 
+/// A node of a cluster (the cluster named by its `external_id` in the same account).
+#[derive(Debug, Clone)]
+pub struct NodeRecord {
+    pub cluster: String,
+    pub name: String,
+    pub status: String,
+    pub roles: Vec<String>,
+    pub kubelet_version: Option<String>,
+    pub instance_type: Option<String>,
+    pub zone: Option<String>,
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    pub labels: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A namespace of a cluster.
+#[derive(Debug, Clone)]
+pub struct NamespaceRecord {
+    pub cluster: String,
+    pub name: String,
+    pub status: Option<String>,
+    pub labels: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A workload of a cluster.
+#[derive(Debug, Clone)]
+pub struct WorkloadRecord {
+    pub cluster: String,
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+    pub replicas_desired: Option<i32>,
+    pub replicas_ready: Option<i32>,
+    pub images: Vec<String>,
+    pub app: Option<String>,
+    pub labels: serde_json::Map<String, serde_json::Value>,
+}
+
 /// One page of a listing, stored as soon as it arrives.
 #[derive(Debug)]
 pub enum Page {
     Clusters(Vec<ClusterRecord>),
     Vms(Vec<VmRecord>),
+    Nodes(Vec<NodeRecord>),
+    Namespaces(Vec<NamespaceRecord>),
+    Workloads(Vec<WorkloadRecord>),
 }
 
 impl Page {
@@ -70,6 +131,9 @@ impl Page {
         match self {
             Self::Clusters(items) => items.len(),
             Self::Vms(items) => items.len(),
+            Self::Nodes(items) => items.len(),
+            Self::Namespaces(items) => items.len(),
+            Self::Workloads(items) => items.len(),
         }
     }
 

@@ -1,14 +1,16 @@
 //! The clouds API: `/api/v1/cloud-accounts` (connect, change, test, sync), `/api/v1/sync-jobs`,
-//! and the inventory lists `/api/v1/clusters` and `/api/v1/vms`.
+//! and the inventory lists `/api/v1/clusters`, `/api/v1/vms`, `/api/v1/nodes`,
+//! `/api/v1/namespaces` and `/api/v1/workloads`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use nimbus_api_types::ErrorCode;
 use nimbus_api_types::clouds::{
-    CloudAccount, CloudAccountInput, CloudProvider, Cluster, ConnectionTest, SyncJob, SyncScope, Vm,
+    CloudAccount, CloudAccountInput, CloudProvider, Cluster, ConnectionTest, Namespace, Node,
+    SyncJob, SyncScope, Vm, Workload, WorkloadKind,
 };
 use nimbus_api_types::identity::Page;
-use nimbus_api_types::ids::{CloudAccountId, ProjectId, SyncJobId};
+use nimbus_api_types::ids::{CloudAccountId, ClusterId, ProjectId, SyncJobId};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -36,6 +38,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sync_job))
         .routes(routes!(clusters))
         .routes(routes!(vms))
+        .routes(routes!(nodes))
+        .routes(routes!(namespaces))
+        .routes(routes!(workloads))
 }
 
 fn outbound(state: &AppState) -> Result<&Outbound, AppError> {
@@ -276,8 +281,14 @@ pub struct InventoryQuery {
     pub status: Option<String>,
     /// A label (tag) as `key=value`.
     pub label: Option<String>,
-    /// Part of the name or provider id (case-insensitive).
+    /// Part of the name or provider id (case-insensitive); workloads: of `namespace/name`.
     pub q: Option<String>,
+    /// Only this cluster's (nodes, namespaces, workloads).
+    pub cluster_id: Option<ClusterId>,
+    /// Workloads: only this namespace's.
+    pub namespace: Option<String>,
+    /// Workloads: only this kind.
+    pub kind: Option<WorkloadKind>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -329,6 +340,9 @@ impl InventoryQuery {
             project,
             status: self.status.clone(),
             label,
+            cluster: self.cluster_id,
+            namespace: self.namespace.clone(),
+            kind: self.kind,
             search: self.q.clone().filter(|text| !text.is_empty()),
             after,
             limit: paging.fetch_limit()?,
@@ -374,4 +388,66 @@ pub async fn vms(
     Ok(Json(query.paging().page(rows, |vm| {
         inventory::sort_key(vm.id.0, vm.name.as_deref().unwrap_or(""))
     })?))
+}
+
+/// Nodes of Kubernetes clusters, by name (`status`: `Ready`, `NotReady` or `Unknown`).
+#[utoipa::path(get, path = "/api/v1/nodes", tag = "inventory", params(InventoryQuery),
+    security(("session" = ["inventory:read"]), ("bearer" = ["inventory:read"])),
+    responses((status = 200, description = "A page of nodes", body = Page<Node>)))]
+pub async fn nodes(
+    State(state): State<AppState>,
+    caller: CanInScope<perm::InventoryRead>,
+    Query(query): Query<InventoryQuery>,
+) -> Result<Json<Page<Node>>, AppError> {
+    let filter = query.filter(caller.project)?;
+    let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
+    let rows = inventory::nodes(&mut tx, caller.tenant, &filter).await?;
+    db::finish_read(tx);
+    Ok(Json(
+        query
+            .paging()
+            .page(rows, |n| inventory::sort_key(n.id.0, &n.name))?,
+    ))
+}
+
+/// Namespaces of Kubernetes clusters, by name (`status`: `Active` or `Terminating`).
+#[utoipa::path(get, path = "/api/v1/namespaces", tag = "inventory", params(InventoryQuery),
+    security(("session" = ["inventory:read"]), ("bearer" = ["inventory:read"])),
+    responses((status = 200, description = "A page of namespaces", body = Page<Namespace>)))]
+pub async fn namespaces(
+    State(state): State<AppState>,
+    caller: CanInScope<perm::InventoryRead>,
+    Query(query): Query<InventoryQuery>,
+) -> Result<Json<Page<Namespace>>, AppError> {
+    let filter = query.filter(caller.project)?;
+    let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
+    let rows = inventory::namespaces(&mut tx, caller.tenant, &filter).await?;
+    db::finish_read(tx);
+    Ok(Json(
+        query
+            .paging()
+            .page(rows, |n| inventory::sort_key(n.id.0, &n.name))?,
+    ))
+}
+
+/// Deployments, StatefulSets, DaemonSets, Jobs and CronJobs of every cluster, by name, with
+/// replicas desired / ready and images (`status`: `ready` or `unready`; `q` matches
+/// `namespace/name`).
+#[utoipa::path(get, path = "/api/v1/workloads", tag = "inventory", params(InventoryQuery),
+    security(("session" = ["inventory:read"]), ("bearer" = ["inventory:read"])),
+    responses((status = 200, description = "A page of workloads", body = Page<Workload>)))]
+pub async fn workloads(
+    State(state): State<AppState>,
+    caller: CanInScope<perm::InventoryRead>,
+    Query(query): Query<InventoryQuery>,
+) -> Result<Json<Page<Workload>>, AppError> {
+    let filter = query.filter(caller.project)?;
+    let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
+    let rows = inventory::workloads(&mut tx, caller.tenant, &filter).await?;
+    db::finish_read(tx);
+    Ok(Json(
+        query
+            .paging()
+            .page(rows, |w| inventory::sort_key(w.id.0, &w.name))?,
+    ))
 }

@@ -1,15 +1,21 @@
 //! The inventory's SQL: pages upserted by natural key as they arrive, a scope's leftovers
 //! swept only after its listing completed (DESIGN.md invariant 6), and the paged reads.
 
-use nimbus_api_types::clouds::{CloudProvider, Cluster, Health, SyncScope, Vm};
-use nimbus_api_types::ids::{CloudAccountId, ClusterId, ProjectId, SyncJobId, TenantId, VmId};
+use nimbus_api_types::clouds::{
+    CloudProvider, Cluster, Health, Namespace, Node, SyncScope, Vm, Workload, WorkloadKind,
+};
+use nimbus_api_types::ids::{
+    CloudAccountId, ClusterId, NamespaceId, NodeId, ProjectId, SyncJobId, TenantId, VmId,
+    WorkloadId,
+};
 use sqlx::{PgConnection, PgPool};
 
-use super::connector::Page;
+use super::connector::{NamespaceRecord, NodeRecord, Page, WorkloadRecord};
 use crate::db;
 use crate::error::AppError;
 
-/// Stores one page of a listing, stamped with the sync that saw it.
+/// Stores one page of a listing, stamped with the sync that saw it. Returns the rows stored:
+/// fewer than the page's when some belong to a cluster the account's inventory lacks.
 pub async fn store_page(
     pool: &PgPool,
     tenant: TenantId,
@@ -17,9 +23,9 @@ pub async fn store_page(
     job: SyncJobId,
     scope: &str,
     page: &Page,
-) -> Result<(), AppError> {
+) -> Result<u64, AppError> {
     let mut tx = db::begin_for_tenant(pool, tenant).await?;
-    match page {
+    let stored = match page {
         Page::Clusters(clusters) => {
             let pools = clusters
                 .iter()
@@ -76,7 +82,8 @@ pub async fn store_page(
                     .collect::<Vec<_>>(),
             )
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected()
         }
         Page::Vms(vms) => {
             sqlx::query!(
@@ -109,11 +116,152 @@ pub async fn store_page(
                     .collect::<Vec<_>>(),
             )
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected()
         }
-    }
+        Page::Nodes(nodes) => store_nodes(&mut tx, tenant, account, job, scope, nodes).await?,
+        Page::Namespaces(namespaces) => {
+            store_namespaces(&mut tx, tenant, account, job, scope, namespaces).await?
+        }
+        Page::Workloads(workloads) => {
+            store_workloads(&mut tx, tenant, account, job, scope, workloads).await?
+        }
+    };
     tx.commit().await?;
-    Ok(())
+    Ok(stored)
+}
+
+fn labels_of<'a>(
+    labels: impl Iterator<Item = &'a serde_json::Map<String, serde_json::Value>>,
+) -> Vec<serde_json::Value> {
+    labels
+        .map(|map| serde_json::Value::Object(map.clone()))
+        .collect()
+}
+
+fn strings<'a>(lists: impl Iterator<Item = &'a Vec<String>>) -> Vec<serde_json::Value> {
+    lists.map(|list| serde_json::json!(list)).collect()
+}
+
+async fn store_nodes(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    account: CloudAccountId,
+    job: SyncJobId,
+    scope: &str,
+    nodes: &[NodeRecord],
+) -> Result<u64, AppError> {
+    let column = |get: fn(&NodeRecord) -> Option<String>| nodes.iter().map(get).collect::<Vec<_>>();
+    Ok(sqlx::query!(
+        "INSERT INTO nodes (id, tenant_id, account_id, cluster_id, scope, name, status, roles,
+                            kubelet_version, instance_type, zone, cpu, memory, labels, seen_by)
+         SELECT gen_random_uuid(), $1, $2, c.id, $3, u.name, u.status,
+                ARRAY(SELECT jsonb_array_elements_text(u.roles)), u.kubelet_version,
+                u.instance_type, u.zone, u.cpu, u.memory, u.labels, $4
+         FROM UNNEST($5::text[], $6::text[], $7::text[], $8::jsonb[], $9::text[], $10::text[],
+                     $11::text[], $12::text[], $13::text[], $14::jsonb[])
+              AS u(cluster, name, status, roles, kubelet_version, instance_type, zone, cpu, memory,
+                   labels)
+         JOIN clusters c ON c.account_id = $2 AND c.external_id = u.cluster
+         ON CONFLICT (cluster_id, name) DO UPDATE
+         SET scope = EXCLUDED.scope, status = EXCLUDED.status, roles = EXCLUDED.roles,
+             kubelet_version = EXCLUDED.kubelet_version, instance_type = EXCLUDED.instance_type,
+             zone = EXCLUDED.zone, cpu = EXCLUDED.cpu, memory = EXCLUDED.memory,
+             labels = EXCLUDED.labels, seen_by = EXCLUDED.seen_by, last_contact_at = now()",
+        tenant.0,
+        account.0,
+        scope,
+        job.0,
+        &nodes.iter().map(|n| n.cluster.clone()).collect::<Vec<_>>(),
+        &nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>(),
+        &nodes.iter().map(|n| n.status.clone()).collect::<Vec<_>>(),
+        &strings(nodes.iter().map(|n| &n.roles)),
+        &column(|n| n.kubelet_version.clone()) as &[Option<String>],
+        &column(|n| n.instance_type.clone()) as &[Option<String>],
+        &column(|n| n.zone.clone()) as &[Option<String>],
+        &column(|n| n.cpu.clone()) as &[Option<String>],
+        &column(|n| n.memory.clone()) as &[Option<String>],
+        &labels_of(nodes.iter().map(|n| &n.labels)),
+    )
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+async fn store_namespaces(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    account: CloudAccountId,
+    job: SyncJobId,
+    scope: &str,
+    namespaces: &[NamespaceRecord],
+) -> Result<u64, AppError> {
+    Ok(sqlx::query!(
+        "INSERT INTO namespaces (id, tenant_id, account_id, cluster_id, scope, name, status, labels,
+                                 seen_by)
+         SELECT gen_random_uuid(), $1, $2, c.id, $3, u.name, u.status, u.labels, $4
+         FROM UNNEST($5::text[], $6::text[], $7::text[], $8::jsonb[])
+              AS u(cluster, name, status, labels)
+         JOIN clusters c ON c.account_id = $2 AND c.external_id = u.cluster
+         ON CONFLICT (cluster_id, name) DO UPDATE
+         SET scope = EXCLUDED.scope, status = EXCLUDED.status, labels = EXCLUDED.labels,
+             seen_by = EXCLUDED.seen_by, last_contact_at = now()",
+        tenant.0,
+        account.0,
+        scope,
+        job.0,
+        &namespaces.iter().map(|n| n.cluster.clone()).collect::<Vec<_>>(),
+        &namespaces.iter().map(|n| n.name.clone()).collect::<Vec<_>>(),
+        &namespaces.iter().map(|n| n.status.clone()).collect::<Vec<_>>() as &[Option<String>],
+        &labels_of(namespaces.iter().map(|n| &n.labels)),
+    )
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+async fn store_workloads(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    account: CloudAccountId,
+    job: SyncJobId,
+    scope: &str,
+    workloads: &[WorkloadRecord],
+) -> Result<u64, AppError> {
+    Ok(sqlx::query!(
+        "INSERT INTO workloads (id, tenant_id, account_id, cluster_id, scope, kind, namespace, name,
+                                replicas_desired, replicas_ready, images, app, labels, seen_by)
+         SELECT gen_random_uuid(), $1, $2, c.id, $3, u.kind, u.namespace, u.name, u.desired,
+                u.ready, ARRAY(SELECT jsonb_array_elements_text(u.images)), u.app, u.labels, $4
+         FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::int4[], $10::int4[],
+                     $11::jsonb[], $12::text[], $13::jsonb[])
+              AS u(cluster, kind, namespace, name, desired, ready, images, app, labels)
+         JOIN clusters c ON c.account_id = $2 AND c.external_id = u.cluster
+         ON CONFLICT (cluster_id, kind, namespace, name) DO UPDATE
+         SET scope = EXCLUDED.scope, replicas_desired = EXCLUDED.replicas_desired,
+             replicas_ready = EXCLUDED.replicas_ready, images = EXCLUDED.images,
+             app = EXCLUDED.app, labels = EXCLUDED.labels, seen_by = EXCLUDED.seen_by,
+             last_contact_at = now()",
+        tenant.0,
+        account.0,
+        scope,
+        job.0,
+        &workloads.iter().map(|w| w.cluster.clone()).collect::<Vec<_>>(),
+        &workloads
+            .iter()
+            .map(|w| w.kind.as_str().to_owned())
+            .collect::<Vec<_>>(),
+        &workloads.iter().map(|w| w.namespace.clone()).collect::<Vec<_>>(),
+        &workloads.iter().map(|w| w.name.clone()).collect::<Vec<_>>(),
+        &workloads.iter().map(|w| w.replicas_desired).collect::<Vec<_>>() as &[Option<i32>],
+        &workloads.iter().map(|w| w.replicas_ready).collect::<Vec<_>>() as &[Option<i32>],
+        &strings(workloads.iter().map(|w| &w.images)),
+        &workloads.iter().map(|w| w.app.clone()).collect::<Vec<_>>() as &[Option<String>],
+        &labels_of(workloads.iter().map(|w| &w.labels)),
+    )
+    .execute(conn)
+    .await?
+    .rows_affected())
 }
 
 /// The scope's listing completed: rows this sync did not see are gone from the cloud.
@@ -135,6 +283,30 @@ pub async fn complete_scope(
     .await?;
     sqlx::query!(
         "DELETE FROM vms WHERE account_id = $1 AND scope = $2 AND seen_by <> $3",
+        account.0,
+        scope,
+        job.0
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM nodes WHERE account_id = $1 AND scope = $2 AND seen_by <> $3",
+        account.0,
+        scope,
+        job.0
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM namespaces WHERE account_id = $1 AND scope = $2 AND seen_by <> $3",
+        account.0,
+        scope,
+        job.0
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM workloads WHERE account_id = $1 AND scope = $2 AND seen_by <> $3",
         account.0,
         scope,
         job.0
@@ -208,6 +380,11 @@ pub struct Filter {
     pub status: Option<String>,
     /// `key=value` of a label (tag).
     pub label: Option<(String, String)>,
+    /// Nodes, namespaces and workloads of this cluster.
+    pub cluster: Option<ClusterId>,
+    /// Workloads of this namespace.
+    pub namespace: Option<String>,
+    pub kind: Option<WorkloadKind>,
     /// Part of the name or provider id, case-insensitive.
     pub search: Option<String>,
     /// Resume after this (name, id).
@@ -249,7 +426,10 @@ pub async fn clusters(
 ) -> Result<Vec<Cluster>, AppError> {
     let rows = sqlx::query!(
         r#"SELECT c.id, c.account_id, a.provider, c.external_id, c.name, c.distribution, c.region,
-                  c.version, c.status, c.node_count, c.node_pools, c.labels, a.project_id,
+                  c.version, c.status,
+                  coalesce(c.node_count,
+                           (SELECT count(*)::int4 FROM nodes n WHERE n.cluster_id = c.id)) AS node_count,
+                  c.node_pools, c.labels, a.project_id,
                   c.last_contact_at,
                   c.last_contact_at < now() - make_interval(secs => 3 * a.sync_interval_seconds) AS "lost!",
                   (coalesce(s.stale, false) OR a.status = 'paused') AS "degraded!"
@@ -265,6 +445,7 @@ pub async fn clusters(
              AND ($7::jsonb IS NULL OR c.labels @> $7)
              AND ($8::text IS NULL OR c.name ILIKE $8 OR c.external_id ILIKE $8)
              AND ($9::text IS NULL OR (c.name, c.id) > ($9, $10::uuid))
+             AND ($12::uuid IS NULL OR c.id = $12)
            ORDER BY c.name, c.id
            LIMIT $11"#,
         tenant.0,
@@ -278,6 +459,7 @@ pub async fn clusters(
         filter.after.as_ref().map(|(name, _)| name.clone()),
         filter.after.as_ref().map(|(_, id)| *id),
         filter.limit,
+        filter.cluster.map(|c| c.0),
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -356,6 +538,221 @@ pub async fn vms(
                 instance_type: row.instance_type,
                 state: row.state,
                 private_ip: row.private_ip,
+                labels: object(row.labels),
+                project_id: row.project_id.map(ProjectId),
+                health: health(row.lost, row.degraded),
+                last_contact_at: row.last_contact_at,
+            })
+        })
+        .collect()
+}
+
+pub async fn nodes(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    filter: &Filter,
+) -> Result<Vec<Node>, AppError> {
+    let rows = sqlx::query!(
+        r#"SELECT n.id, n.cluster_id, c.name AS cluster_name, n.account_id, a.provider, n.name,
+                  n.status, n.roles, n.kubelet_version, n.instance_type, n.zone, n.cpu, n.memory,
+                  n.labels, n.last_contact_at,
+                  n.last_contact_at < now() - make_interval(secs => 3 * a.sync_interval_seconds) AS "lost!",
+                  (coalesce(s.stale, false) OR a.status = 'paused') AS "degraded!"
+           FROM nodes n
+           JOIN clusters c ON c.id = n.cluster_id
+           JOIN cloud_accounts a ON a.id = n.account_id
+           LEFT JOIN sync_scopes s ON s.account_id = n.account_id AND s.scope = n.scope
+           WHERE n.tenant_id = $1
+             AND ($2::text IS NULL OR a.provider = $2)
+             AND ($3::uuid IS NULL OR n.account_id = $3)
+             AND ($4::text IS NULL OR c.region = $4)
+             AND ($5::uuid IS NULL OR a.project_id = $5)
+             AND ($6::text IS NULL OR lower(n.status) = lower($6))
+             AND ($7::jsonb IS NULL OR n.labels @> $7)
+             AND ($8::text IS NULL OR n.name ILIKE $8)
+             AND ($9::text IS NULL OR (n.name, n.id) > ($9, $10::uuid))
+             AND ($12::uuid IS NULL OR n.cluster_id = $12)
+           ORDER BY n.name, n.id
+           LIMIT $11"#,
+        tenant.0,
+        filter.provider.map(CloudProvider::as_str),
+        filter.account.map(|a| a.0),
+        filter.region,
+        filter.project.map(|p| p.0),
+        filter.status,
+        label_filter(filter),
+        search_pattern(filter),
+        filter.after.as_ref().map(|(name, _)| name.clone()),
+        filter.after.as_ref().map(|(_, id)| *id),
+        filter.limit,
+        filter.cluster.map(|c| c.0),
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(Node {
+                id: NodeId(row.id),
+                cluster_id: ClusterId(row.cluster_id),
+                cluster_name: row.cluster_name,
+                account_id: CloudAccountId(row.account_id),
+                provider: provider(&row.provider)?,
+                name: row.name,
+                status: row.status,
+                roles: row.roles,
+                kubelet_version: row.kubelet_version,
+                instance_type: row.instance_type,
+                zone: row.zone,
+                cpu: row.cpu,
+                memory: row.memory,
+                labels: object(row.labels),
+                health: health(row.lost, row.degraded),
+                last_contact_at: row.last_contact_at,
+            })
+        })
+        .collect()
+}
+
+pub async fn namespaces(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    filter: &Filter,
+) -> Result<Vec<Namespace>, AppError> {
+    let rows = sqlx::query!(
+        r#"SELECT n.id, n.cluster_id, c.name AS cluster_name, n.account_id, a.provider, n.name,
+                  n.status, n.labels, n.last_contact_at,
+                  n.last_contact_at < now() - make_interval(secs => 3 * a.sync_interval_seconds) AS "lost!",
+                  (coalesce(s.stale, false) OR a.status = 'paused') AS "degraded!"
+           FROM namespaces n
+           JOIN clusters c ON c.id = n.cluster_id
+           JOIN cloud_accounts a ON a.id = n.account_id
+           LEFT JOIN sync_scopes s ON s.account_id = n.account_id AND s.scope = n.scope
+           WHERE n.tenant_id = $1
+             AND ($2::text IS NULL OR a.provider = $2)
+             AND ($3::uuid IS NULL OR n.account_id = $3)
+             AND ($4::text IS NULL OR c.region = $4)
+             AND ($5::uuid IS NULL OR a.project_id = $5)
+             AND ($6::text IS NULL OR lower(n.status) = lower($6))
+             AND ($7::jsonb IS NULL OR n.labels @> $7)
+             AND ($8::text IS NULL OR n.name ILIKE $8)
+             AND ($9::text IS NULL OR (n.name, n.id) > ($9, $10::uuid))
+             AND ($12::uuid IS NULL OR n.cluster_id = $12)
+           ORDER BY n.name, n.id
+           LIMIT $11"#,
+        tenant.0,
+        filter.provider.map(CloudProvider::as_str),
+        filter.account.map(|a| a.0),
+        filter.region,
+        filter.project.map(|p| p.0),
+        filter.status,
+        label_filter(filter),
+        search_pattern(filter),
+        filter.after.as_ref().map(|(name, _)| name.clone()),
+        filter.after.as_ref().map(|(_, id)| *id),
+        filter.limit,
+        filter.cluster.map(|c| c.0),
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(Namespace {
+                id: NamespaceId(row.id),
+                cluster_id: ClusterId(row.cluster_id),
+                cluster_name: row.cluster_name,
+                account_id: CloudAccountId(row.account_id),
+                provider: provider(&row.provider)?,
+                name: row.name,
+                status: row.status,
+                labels: object(row.labels),
+                health: health(row.lost, row.degraded),
+                last_contact_at: row.last_contact_at,
+            })
+        })
+        .collect()
+}
+
+/// Workloads; `status` is `ready` (every desired replica ready) or `unready`; the free text
+/// matches `namespace/name`.
+pub async fn workloads(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    filter: &Filter,
+) -> Result<Vec<Workload>, AppError> {
+    let ready = match filter
+        .status
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None => None,
+        Some("ready") => Some(true),
+        Some("unready") => Some(false),
+        Some(_) => {
+            return Err(AppError::new(
+                nimbus_api_types::ErrorCode::ValidationFailed,
+                "status: `ready` or `unready` for workloads",
+            ));
+        }
+    };
+    let rows = sqlx::query!(
+        r#"SELECT w.id, w.cluster_id, c.name AS cluster_name, w.account_id, a.provider, w.kind,
+                  w.namespace, w.name, w.replicas_desired, w.replicas_ready, w.images, w.app,
+                  w.labels, a.project_id, w.last_contact_at,
+                  w.last_contact_at < now() - make_interval(secs => 3 * a.sync_interval_seconds) AS "lost!",
+                  (coalesce(s.stale, false) OR a.status = 'paused') AS "degraded!"
+           FROM workloads w
+           JOIN clusters c ON c.id = w.cluster_id
+           JOIN cloud_accounts a ON a.id = w.account_id
+           LEFT JOIN sync_scopes s ON s.account_id = w.account_id AND s.scope = w.scope
+           WHERE w.tenant_id = $1
+             AND ($2::text IS NULL OR a.provider = $2)
+             AND ($3::uuid IS NULL OR w.account_id = $3)
+             AND ($4::text IS NULL OR c.region = $4)
+             AND ($5::uuid IS NULL OR a.project_id = $5)
+             AND ($6::bool IS NULL
+                  OR (coalesce(w.replicas_ready, 0) >= coalesce(w.replicas_desired, 0)) = $6)
+             AND ($7::jsonb IS NULL OR w.labels @> $7)
+             AND ($8::text IS NULL OR (w.namespace || '/' || w.name) ILIKE $8)
+             AND ($9::text IS NULL OR (w.name, w.id) > ($9, $10::uuid))
+             AND ($12::uuid IS NULL OR w.cluster_id = $12)
+             AND ($13::text IS NULL OR w.namespace = $13)
+             AND ($14::text IS NULL OR w.kind = $14)
+           ORDER BY w.name, w.id
+           LIMIT $11"#,
+        tenant.0,
+        filter.provider.map(CloudProvider::as_str),
+        filter.account.map(|a| a.0),
+        filter.region,
+        filter.project.map(|p| p.0),
+        ready,
+        label_filter(filter),
+        search_pattern(filter),
+        filter.after.as_ref().map(|(name, _)| name.clone()),
+        filter.after.as_ref().map(|(_, id)| *id),
+        filter.limit,
+        filter.cluster.map(|c| c.0),
+        filter.namespace,
+        filter.kind.map(WorkloadKind::as_str),
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(Workload {
+                id: WorkloadId(row.id),
+                cluster_id: ClusterId(row.cluster_id),
+                cluster_name: row.cluster_name,
+                account_id: CloudAccountId(row.account_id),
+                provider: provider(&row.provider)?,
+                kind: WorkloadKind::from_name(&row.kind)
+                    .ok_or_else(|| AppError::internal(format!("unknown kind {}", row.kind)))?,
+                namespace: row.namespace,
+                name: row.name,
+                replicas_desired: row.replicas_desired,
+                replicas_ready: row.replicas_ready,
+                images: row.images,
+                app: row.app,
                 labels: object(row.labels),
                 project_id: row.project_id.map(ProjectId),
                 health: health(row.lost, row.degraded),

@@ -6,6 +6,10 @@
 //! - `connector.rs` — the one trait every provider implements, and what it yields.
 //! - `aws.rs` — AWS on the official SDK: role assumption with the tenant's external id, EKS,
 //!   EC2, S3 bill exports.
+//! - `kubernetes.rs` — any Kubernetes API server: the cluster, nodes, namespaces, workloads;
+//!   `kubeconfig.rs` — what of an uploaded kubeconfig is accepted.
+//! - `rest.rs` — the JSON client of connectors without an SDK: deadlines, retries,
+//!   `Retry-After`, circuit breakers.
 //! - `breaker.rs` — circuit breakers per (account, service, region).
 //! - `sync.rs` — the job queue, workers, leases and per-scope reconciliation.
 //! - `inventory.rs` — the inventory's SQL; `bill_exports.rs` — the scheduled bill pull.
@@ -19,4 +23,7 @@ pub mod command;
 pub mod connector;
 pub mod handlers;
 pub mod inventory;
+pub mod kubeconfig;
+pub mod kubernetes;
+pub mod rest;
 pub mod sync;

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use nimbus_api_types::ErrorCode;
 use nimbus_api_types::clouds::{AccountStatus, SyncJob, SyncState};
-use nimbus_api_types::ids::{CloudAccountId, SyncJobId, TenantId, UserId};
+use nimbus_api_types::events::EventKind;
+use nimbus_api_types::ids::{CloudAccountId, ProjectId, SyncJobId, TenantId, UserId};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Semaphore, mpsc};
 
@@ -23,6 +24,7 @@ use super::inventory;
 use crate::db;
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::{events, notifications};
 
 /// The channel that wakes workers when a sync is asked for.
 const WAKE_CHANNEL: &str = "nimbus_sync";
@@ -433,8 +435,9 @@ async fn sync_scope(
     let listing = connector.list(scope, sender);
     let storing = async {
         let mut resources = 0_i32;
+        let mut orphans = 0_u64;
         while let Some(page) = pages.recv().await {
-            inventory::store_page(
+            let stored = inventory::store_page(
                 &state.db,
                 claimed.tenant,
                 claimed.account,
@@ -444,14 +447,23 @@ async fn sync_scope(
             )
             .await?;
             let count = page.len();
+            orphans += (count as u64).saturating_sub(stored);
             resources = resources.saturating_add(i32::try_from(count).unwrap_or(i32::MAX));
             progress.listed(count as u64);
             add_resources(state, claimed, count).await?;
         }
-        Ok::<i32, AppError>(resources)
+        Ok::<(i32, u64), AppError>((resources, orphans))
     };
     let (listed, stored) = tokio::join!(listing, storing);
-    let resources = stored?;
+    let (resources, orphans) = stored?;
+    // Rows of a cluster the inventory lacks were not stored: sweeping now would delete what
+    // they replace.
+    let listed = listed.and_then(|()| match orphans {
+        0 => Ok(()),
+        _ => Err(ConnectorError::Unavailable(format!(
+            "{orphans} resources belong to a cluster that was not listed"
+        ))),
+    });
     let mut tx = db::begin_for_tenant(&state.db, claimed.tenant).await?;
     let outcome = match listed {
         Ok(()) => {
@@ -524,7 +536,8 @@ async fn add_resources(state: &AppState, claimed: Claimed, count: usize) -> Resu
     Ok(())
 }
 
-/// Records how the account answered. `contacted`: the cloud answered at all.
+/// Records how the account answered; a change of status is announced, and an account that
+/// stopped answering raises a notification for its clusters.
 async fn set_account_status(
     state: &AppState,
     claimed: Claimed,
@@ -533,6 +546,18 @@ async fn set_account_status(
     contacted: bool,
 ) -> Result<(), AppError> {
     let mut tx = db::begin_for_tenant(&state.db, claimed.tenant).await?;
+    let before = sqlx::query!(
+        "SELECT name, status, project_id FROM cloud_accounts
+         WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        claimed.tenant.0,
+        claimed.account.0,
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(before) = before else {
+        // Deleted while it synced: nothing to record.
+        return Ok(());
+    };
     sqlx::query!(
         "UPDATE cloud_accounts
          SET status = $3, status_reason = $4,
@@ -547,6 +572,46 @@ async fn set_account_status(
     )
     .execute(&mut *tx)
     .await?;
+    if before.status != status.as_str() {
+        let project = before.project_id.map(ProjectId);
+        events::publish(
+            &mut tx,
+            claimed.tenant,
+            project,
+            EventKind::HealthChanged,
+            serde_json::json!({
+                "account_id": claimed.account,
+                "status": status,
+                "previous": before.status,
+                "reason": reason,
+            }),
+        )
+        .await?;
+        if status == AccountStatus::Lost {
+            let clusters = sqlx::query_scalar!(
+                r#"SELECT count(*) AS "count!" FROM clusters WHERE tenant_id = $1 AND account_id = $2"#,
+                claimed.tenant.0,
+                claimed.account.0,
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            notifications::publish(
+                &mut tx,
+                claimed.tenant,
+                project,
+                EventKind::ClusterLost,
+                &format!("{} stopped answering", before.name),
+                &format!(
+                    "Nimbus could not reach the cloud account {} ({clusters} clusters): {}. Its \
+                     inventory is kept as it was last seen.",
+                    before.name,
+                    reason.unwrap_or("no answer"),
+                ),
+                &serde_json::json!({ "account_id": claimed.account, "clusters": clusters }),
+            )
+            .await?;
+        }
+    }
     tx.commit().await?;
     Ok(())
 }
@@ -558,17 +623,46 @@ async fn finish(
     error: Option<String>,
 ) -> Result<SyncState, AppError> {
     let mut tx = db::begin_for_tenant(&state.db, claimed.tenant).await?;
-    sqlx::query!(
-        "UPDATE sync_jobs SET state = $3, error = $4, finished_at = now(), lease_owner = NULL,
-                              lease_expires_at = NULL
-         WHERE tenant_id = $1 AND id = $2",
+    let finished = sqlx::query!(
+        "UPDATE sync_jobs j SET state = $3, error = $4, finished_at = now(), lease_owner = NULL,
+                                lease_expires_at = NULL
+         FROM cloud_accounts a
+         WHERE j.tenant_id = $1 AND j.id = $2 AND a.id = j.account_id
+         RETURNING j.resources, a.project_id",
         claimed.tenant.0,
         claimed.job.0,
         outcome.as_str(),
         error,
     )
-    .execute(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
+    if let Some(finished) = finished {
+        let project = finished.project_id.map(ProjectId);
+        let data = serde_json::json!({
+            "account_id": claimed.account,
+            "job_id": claimed.job,
+            "state": outcome,
+            "resources": finished.resources,
+        });
+        if outcome != SyncState::Failed {
+            events::publish(
+                &mut tx,
+                claimed.tenant,
+                project,
+                EventKind::InventoryChanged,
+                data.clone(),
+            )
+            .await?;
+        }
+        events::publish(
+            &mut tx,
+            claimed.tenant,
+            project,
+            EventKind::SyncFinished,
+            data,
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(outcome)
 }

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Days, NaiveDate};
 use nimbus_api_types::cost::{Anomaly, AnomalyContributor, AnomalySeverity, AnomalyStatus};
+use nimbus_api_types::events::EventKind;
 use nimbus_api_types::ids::{AnomalyId, ProjectId, TenantId};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
@@ -333,7 +334,7 @@ async fn announce(
         conn,
         tenant,
         key.project.map(ProjectId),
-        "cost.anomaly",
+        EventKind::CostAnomaly,
         &title,
         &body,
         &details,

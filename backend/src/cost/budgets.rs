@@ -11,6 +11,7 @@ use nimbus_api_types::ErrorCode;
 use nimbus_api_types::cost::{
     AlertBasis, Budget, BudgetAlert, BudgetInput, BudgetPeriod, BudgetStatus,
 };
+use nimbus_api_types::events::EventKind;
 use nimbus_api_types::ids::{BudgetAlertId, BudgetId, ProjectId, TenantId};
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool};
@@ -438,7 +439,7 @@ pub async fn evaluate(conn: &mut PgConnection, tenant: TenantId) -> Result<usize
                     conn,
                     tenant,
                     row.project_id.map(ProjectId),
-                    "budget.alert",
+                    EventKind::BudgetAlert,
                     &title,
                     &body,
                     &details,

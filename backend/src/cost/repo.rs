@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use nimbus_api_types::cost::{CostImport, ImportIssue, ImportStatus};
+use nimbus_api_types::events::EventKind;
 use nimbus_api_types::ids::{CostImportId, TenantId};
 use sqlx::{PgConnection, PgPool};
 
@@ -10,8 +11,8 @@ use super::focus::Unit;
 use super::import::{BillFile, Importer, audit_entry};
 use super::rollup::Rollup;
 use crate::audit::{self, Outcome};
-use crate::db;
 use crate::error::AppError;
+use crate::{db, events};
 
 pub struct ImportRow {
     pub id: uuid::Uuid,
@@ -165,6 +166,7 @@ pub async fn fail(
         serde_json::json!({ "file_name": row.file_name, "errors": errors.len() }),
     );
     audit::record(&mut tx, &entry).await?;
+    import_finished(&mut tx, importer, id, "failed").await?;
     tx.commit().await?;
     CostImport::try_from(row)
 }
@@ -237,8 +239,26 @@ pub async fn finish_in(
             "replaced_rows": replaced,
         }),
     );
-    audit::record(conn, &entry).await?;
+    audit::record(&mut *conn, &entry).await?;
+    import_finished(conn, importer, id, status_name(status)).await?;
     CostImport::try_from(row)
+}
+
+/// Announces the end of an import to the tenant's live dashboards.
+async fn import_finished(
+    conn: &mut PgConnection,
+    importer: &Importer,
+    id: CostImportId,
+    status: &str,
+) -> Result<(), AppError> {
+    events::publish(
+        conn,
+        importer.tenant,
+        None,
+        EventKind::ImportFinished,
+        serde_json::json!({ "import_id": id, "status": status }),
+    )
+    .await
 }
 
 /// What an earlier import of this very file left: its rows and units, when every unit it

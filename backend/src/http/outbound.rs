@@ -92,6 +92,18 @@ impl Resolve for CheckedResolver {
     }
 }
 
+/// No redirects, no proxies, `https://` unless allowed, names resolved by [`resolve_checked`].
+fn policy_builder(allow_http: bool, allow_private_networks: bool) -> reqwest::ClientBuilder {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .https_only(!allow_http)
+        .no_proxy()
+        .user_agent(concat!("Nimbus/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(Arc::new(CheckedResolver {
+            allow_private_networks,
+        }))
+}
+
 /// A client and the policy it enforces.
 #[derive(Clone)]
 pub struct Outbound {
@@ -102,16 +114,9 @@ pub struct Outbound {
 
 impl Outbound {
     pub fn new(config: &OutboundConfig) -> Result<Self, OutboundError> {
-        let client = Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        let client = policy_builder(config.allow_http, config.allow_private_networks)
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
-            .https_only(!config.allow_http)
-            .no_proxy()
-            .user_agent(concat!("Nimbus/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(Arc::new(CheckedResolver {
-                allow_private_networks: config.allow_private_networks,
-            }))
             .build()
             .map_err(|err| OutboundError::Failed(err.to_string()))?;
         Ok(Self {
@@ -121,14 +126,20 @@ impl Outbound {
         })
     }
 
-    /// Checks a target before it is stored: scheme, no credentials in it, and — for an address
-    /// written as an IP, which is never resolved — that the address is allowed.
+    /// A builder with this policy, for a client that needs more (an account's own CA or
+    /// client certificate); the caller sets the overall timeout.
+    pub fn builder(&self) -> reqwest::ClientBuilder {
+        policy_builder(self.allow_http, self.allow_private_networks)
+    }
+
     /// Whether non-public addresses may be reached (resolvers of other clients follow it).
     #[must_use]
     pub fn allows_private_networks(&self) -> bool {
         self.allow_private_networks
     }
 
+    /// Checks a target before it is stored: scheme, no credentials in it, and — for an address
+    /// written as an IP, which is never resolved — that the address is allowed.
     pub fn check_url(&self, raw: &str) -> Result<Url, OutboundError> {
         let refused = |why: &str| OutboundError::Refused(format!("the URL {why}"));
         let url = Url::parse(raw).map_err(|_| refused("is not a valid absolute URL"))?;
@@ -188,7 +199,7 @@ impl Outbound {
 }
 
 /// An error and its causes on one line (reqwest's own message omits them).
-fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     let mut message = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
