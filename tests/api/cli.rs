@@ -731,3 +731,160 @@ async fn forecast_backtest_prints_the_forecasts_error_on_the_tenants_history() {
         "USD: 64 days, 2 months; daily MAPE 0% (flat run-rate 42.46%); next month MAPE 0%; month end (from the 15th) MAPE 0%\n"
     );
 }
+
+/// `DATABASE_URL` of a test database (the owner's role, over the throwaway cluster's socket).
+fn database_url(options: &sqlx::postgres::PgConnectOptions) -> String {
+    let host = options.get_socket().map_or_else(
+        || options.get_host().to_owned(),
+        |socket| socket.display().to_string(),
+    );
+    format!(
+        "postgres://{}@localhost:{}/{}?host={host}",
+        options.get_username(),
+        options.get_port(),
+        options.get_database().unwrap()
+    )
+}
+
+#[tokio::test]
+async fn two_servers_on_one_database_run_each_sync_once_and_relay_each_others_events() {
+    use futures_util::StreamExt;
+    use nimbus_api_types::rbac::BuiltinRole;
+    use nimbus_tests::kube_stub::{self, KubeStub};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let app = nimbus_tests::TestApp::new().await;
+    let acme = app.tenant("acme").await;
+    let owner = app.member(acme, BuiltinRole::Owner).await;
+    let url = database_url(&app.db.options);
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        (
+            "NIMBUS_SECRETS__MASTER_KEYS",
+            r#"["1:bmltYnVzLXRlc3QtbWFzdGVyLWtleS0wMDAwMDAwMDA="]"#,
+        ),
+        ("NIMBUS_OUTBOUND__ALLOW_HTTP", "true"),
+        ("NIMBUS_OUTBOUND__ALLOW_PRIVATE_NETWORKS", "true"),
+        ("NIMBUS_CLOUDS__POLL_INTERVAL", "300ms"),
+    ];
+    let (dir_a, dir_b) = (data_dir(), data_dir());
+    let (server_a, base_a, _) = spawn_serve_with(dir_a.path(), &env).await;
+    let (server_b, base_b, _) = spawn_serve_with(dir_b.path(), &env).await;
+
+    // A live-events client on server B.
+    let mut request = format!("{}/api/v1/events", base_b.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", owner.token).parse().unwrap(),
+    );
+    let (mut events, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Six clusters, connected and synced through server A; both servers' workers compete.
+    let http = reqwest::Client::new();
+    let mut stubs = Vec::new();
+    let mut jobs = Vec::new();
+    for n in 0..6 {
+        let stub = KubeStub::start("replica-token").await;
+        stub.set_items(
+            kube_stub::NODES,
+            vec![kube_stub::node(&format!("node-{n}"), true, "z")],
+        );
+        let created: serde_json::Value = http
+            .post(format!("{base_a}/api/v1/cloud-accounts"))
+            .bearer_auth(&owner.token)
+            .json(&serde_json::json!({
+                "name": format!("cluster-{n}"),
+                "settings": { "provider": "kubernetes" },
+                "credentials": { "kind": "kubeconfig", "kubeconfig": stub.kubeconfig("replica-token") },
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = created["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{created}"))
+            .to_owned();
+        let job: serde_json::Value = http
+            .post(format!("{base_a}/api/v1/cloud-accounts/{id}/syncs"))
+            .bearer_auth(&owner.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        jobs.push(job["id"].as_str().unwrap().to_owned());
+        stubs.push(stub);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for job in &jobs {
+        loop {
+            let state: serde_json::Value = http
+                .get(format!("{base_b}/api/v1/sync-jobs/{job}"))
+                .bearer_auth(&owner.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if state["state"] == "succeeded" {
+                assert_eq!(state["attempts"], 1, "{state}");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{state}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // Each cluster was listed by exactly one worker of one server.
+    for stub in &stubs {
+        let listings = stub
+            .calls()
+            .iter()
+            .filter(|call| call.path == kube_stub::NODES)
+            .count();
+        assert_eq!(listings, 1, "nodes listed {listings} times");
+    }
+
+    // An import through server A is announced on server B's socket.
+    let bill = nimbus_tests::weekly_bill(
+        chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2026, 10, 8).unwrap(),
+        "3.00",
+        "1.00",
+    );
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bill.into_bytes()).file_name("week.csv"),
+    );
+    let uploaded = http
+        .post(format!("{base_a}/api/v1/cost/imports"))
+        .bearer_auth(&owner.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 201);
+    let announced = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(message) = events.next().await {
+            if let Ok(tokio_tungstenite::tungstenite::Message::Text(text)) = message {
+                let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+                if event["kind"] == "import.finished" {
+                    return event;
+                }
+            }
+        }
+        panic!("the socket closed");
+    })
+    .await
+    .expect("server B relays the import server A finished");
+    assert_eq!(announced["data"]["status"], "succeeded");
+    terminate(server_a).await;
+    terminate(server_b).await;
+}
