@@ -51,11 +51,6 @@ impl Rest {
         }
     }
 
-    #[must_use]
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
-
     /// The circuit of one service and region of this account.
     #[must_use]
     pub fn circuit(&self, service: &'static str, region: &str) -> Circuit {
