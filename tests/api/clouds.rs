@@ -139,23 +139,6 @@ async fn connect(app: &TestApp, actor: &Actor, account: &str) -> Value {
     response.json()
 }
 
-/// Runs every queued sync to its end, as a server's worker does.
-async fn run_queued_syncs(app: &TestApp) {
-    let worker = uuid::Uuid::new_v4();
-    while let Some(claimed) = nimbus::clouds::sync::claim(&app.state, worker, None)
-        .await
-        .unwrap()
-    {
-        nimbus::clouds::sync::run(&app.state, claimed, worker, &nimbus::clouds::sync::Quiet).await;
-    }
-}
-
-async fn get(app: &TestApp, actor: &Actor, path: &str) -> Value {
-    let response = app.call(&actor.token, Method::GET, path, None).await;
-    assert_eq!(response.status, 200, "{path}: {}", response.text());
-    response.json()
-}
-
 #[tokio::test]
 async fn an_aws_account_syncs_clusters_vms_and_bills_from_moto() {
     let account = account_id();
@@ -221,17 +204,17 @@ async fn an_aws_account_syncs_clusters_vms_and_bills_from_moto() {
         )
         .await;
     assert_eq!(again.json()["id"], first.json()["id"]);
-    run_queued_syncs(&app).await;
-    let job = get(
-        &app,
-        &owner,
-        &format!("/api/v1/sync-jobs/{}", first.json()["id"].as_str().unwrap()),
-    )
-    .await;
+    app.run_queued_syncs().await;
+    let job = app
+        .get_ok(
+            &owner,
+            &format!("/api/v1/sync-jobs/{}", first.json()["id"].as_str().unwrap()),
+        )
+        .await;
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["scopes_done"], job["scopes_total"], "{job}");
 
-    let clusters = get(&app, &owner, "/api/v1/clusters?provider=aws").await;
+    let clusters = app.get_ok(&owner, "/api/v1/clusters?provider=aws").await;
     let items = clusters["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{clusters}");
     let cluster = &items[0];
@@ -246,42 +229,48 @@ async fn an_aws_account_syncs_clusters_vms_and_bills_from_moto() {
     assert_eq!(cluster["node_count"], 3);
     // Filters and search.
     assert_eq!(
-        get(&app, &owner, "/api/v1/clusters?q=PROD").await["items"]
+        app.get_ok(&owner, "/api/v1/clusters?q=PROD").await["items"]
             .as_array()
             .unwrap()
             .len(),
         1
     );
     assert_eq!(
-        get(&app, &owner, "/api/v1/clusters?label=team%3Dpayments").await["items"]
+        app.get_ok(&owner, "/api/v1/clusters?label=team%3Dpayments")
+            .await["items"]
             .as_array()
             .unwrap()
             .len(),
         1
     );
     assert_eq!(
-        get(&app, &owner, "/api/v1/clusters?region=us-east-1").await["items"]
+        app.get_ok(&owner, "/api/v1/clusters?region=us-east-1")
+            .await["items"]
             .as_array()
             .unwrap()
             .len(),
         0
     );
 
-    let vms = get(&app, &owner, "/api/v1/vms?q=bastion").await;
+    let vms = app.get_ok(&owner, "/api/v1/vms?q=bastion").await;
     let vm = &vms["items"][0];
     assert_eq!(vm["instance_type"], "t3.micro", "{vms}");
     assert_eq!(vm["state"], "running");
     assert!(vm["external_id"].as_str().unwrap().starts_with("i-"));
 
     // The bill export was imported (the manifest beside it was not), exactly once.
-    let imports = get(&app, &owner, "/api/v1/cost/imports").await;
+    let imports = app.get_ok(&owner, "/api/v1/cost/imports").await;
     let imports = imports["items"].as_array().unwrap();
     assert_eq!(imports.len(), 1, "{imports:?}");
     assert_eq!(imports[0]["status"], "succeeded");
     assert_eq!(imports[0]["file_name"], "bill.csv");
-    let account_now = get(&app, &owner, &format!("/api/v1/cloud-accounts/{id}")).await;
+    let account_now = app
+        .get_ok(&owner, &format!("/api/v1/cloud-accounts/{id}"))
+        .await;
     assert_eq!(account_now["status"], "connected", "{account_now}");
-    let scopes = get(&app, &owner, &format!("/api/v1/cloud-accounts/{id}/scopes")).await;
+    let scopes = app
+        .get_ok(&owner, &format!("/api/v1/cloud-accounts/{id}/scopes"))
+        .await;
     let names: Vec<&str> = scopes
         .as_array()
         .unwrap()
@@ -323,23 +312,23 @@ async fn an_aws_account_syncs_clusters_vms_and_bills_from_moto() {
         None,
     )
     .await;
-    run_queued_syncs(&app).await;
+    app.run_queued_syncs().await;
     assert_eq!(
-        get(&app, &owner, "/api/v1/clusters").await["items"]
+        app.get_ok(&owner, "/api/v1/clusters").await["items"]
             .as_array()
             .unwrap()
             .len(),
         0
     );
     assert_eq!(
-        get(&app, &owner, "/api/v1/vms").await["items"]
+        app.get_ok(&owner, "/api/v1/vms").await["items"]
             .as_array()
             .unwrap()
             .len(),
         1
     );
     assert_eq!(
-        get(&app, &owner, "/api/v1/cost/imports").await["items"]
+        app.get_ok(&owner, "/api/v1/cost/imports").await["items"]
             .as_array()
             .unwrap()
             .len(),
@@ -353,7 +342,7 @@ async fn an_aws_account_syncs_clusters_vms_and_bills_from_moto() {
         "/api/v1/audit",
     ] {
         assert!(
-            !get(&app, &owner, path)
+            !app.get_ok(&owner, path)
                 .await
                 .to_string()
                 .contains(SECRET_CANARY),
@@ -388,7 +377,7 @@ async fn another_tenant_can_neither_see_test_nor_sync_an_account() {
         assert_eq!(response.status, 404, "{method} {path}: {}", response.text());
     }
     assert_eq!(
-        get(&app, &owner_b, "/api/v1/cloud-accounts").await,
+        app.get_ok(&owner_b, "/api/v1/cloud-accounts").await,
         json!([])
     );
     // Nothing was queued for tenant A's account by B.

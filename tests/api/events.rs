@@ -109,7 +109,7 @@ async fn events_reach_exactly_the_sockets_of_their_tenant_holding_their_permissi
     let clouds_only = created.json()["secret"].as_str().unwrap().to_owned();
     let stranger = app.member(other, BuiltinRole::Owner).await;
     let mut owner_socket = open(address, Some(&owner.token), None).await.unwrap();
-    let mut operator_socket = open(address, Some(&clouds_only), None).await.unwrap();
+    let mut clouds_only_socket = open(address, Some(&clouds_only), None).await.unwrap();
     let mut stranger_socket = open(address, Some(&stranger.token), None).await.unwrap();
     // Subscribed once the upgrade is through; give the relay its LISTEN.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -150,7 +150,7 @@ async fn events_reach_exactly_the_sockets_of_their_tenant_holding_their_permissi
     );
     // The clouds-only token sees syncs but not costs.
     assert_eq!(
-        next_event(&mut operator_socket, wait).await.unwrap()["kind"],
+        next_event(&mut clouds_only_socket, wait).await.unwrap()["kind"],
         "sync.finished"
     );
     // The other tenant's owner sees its own alert only.
@@ -158,7 +158,7 @@ async fn events_reach_exactly_the_sockets_of_their_tenant_holding_their_permissi
     assert_eq!(theirs["data"]["threshold"], 50);
     let quiet = Duration::from_millis(500);
     assert!(next_event(&mut owner_socket, quiet).await.is_none());
-    assert!(next_event(&mut operator_socket, quiet).await.is_none());
+    assert!(next_event(&mut clouds_only_socket, quiet).await.is_none());
     assert!(next_event(&mut stranger_socket, quiet).await.is_none());
 
     // A rolled-back change announces nothing.

@@ -93,15 +93,8 @@ async fn sync(app: &TestApp, actor: &Actor, account: &str) -> Value {
         )
         .await;
     assert_eq!(queued.status, 202, "{}", queued.text());
-    let worker = uuid::Uuid::new_v4();
-    while let Some(claimed) = nimbus::clouds::sync::claim(&app.state, worker, None)
-        .await
-        .unwrap()
-    {
-        nimbus::clouds::sync::run(&app.state, claimed, worker, &nimbus::clouds::sync::Quiet).await;
-    }
-    get(
-        app,
+    app.run_queued_syncs().await;
+    app.get_ok(
         actor,
         &format!(
             "/api/v1/sync-jobs/{}",
@@ -109,12 +102,6 @@ async fn sync(app: &TestApp, actor: &Actor, account: &str) -> Value {
         ),
     )
     .await
-}
-
-async fn get(app: &TestApp, actor: &Actor, path: &str) -> Value {
-    let response = app.call(&actor.token, Method::GET, path, None).await;
-    assert_eq!(response.status, 200, "{path}: {}", response.text());
-    response.json()
 }
 
 fn names(page: &Value) -> Vec<String> {
@@ -131,7 +118,7 @@ async fn all(app: &TestApp, actor: &Actor, path: &str) -> Vec<Value> {
     let mut items = Vec::new();
     let mut next = Some(path.to_owned());
     while let Some(url) = next {
-        let page = get(app, actor, &url).await;
+        let page = app.get_ok(actor, &url).await;
         items.extend(page["items"].as_array().unwrap().iter().cloned());
         let separator = if path.contains('?') { '&' } else { '?' };
         next = page["next_cursor"]
@@ -180,7 +167,9 @@ async fn a_kubeconfig_account_syncs_nodes_namespaces_and_workloads_page_by_page(
     assert_eq!(job["resources"], 1 + 3 + 4 + 5 + 1, "{job}");
 
     // The cluster itself, its version and distribution, and its node count from the nodes.
-    let clusters = get(&app, &owner, "/api/v1/clusters?provider=kubernetes").await;
+    let clusters = app
+        .get_ok(&owner, "/api/v1/clusters?provider=kubernetes")
+        .await;
     let cluster = &clusters["items"][0];
     assert_eq!(cluster["name"], "edge-fra");
     assert_eq!(cluster["distribution"], "k3s");
@@ -189,18 +178,15 @@ async fn a_kubeconfig_account_syncs_nodes_namespaces_and_workloads_page_by_page(
     assert_eq!(cluster["health"], "connected");
     let cluster_id = cluster["id"].as_str().unwrap();
 
-    let nodes = get(
-        &app,
-        &owner,
-        &format!("/api/v1/nodes?cluster_id={cluster_id}"),
-    )
-    .await;
+    let nodes = app
+        .get_ok(&owner, &format!("/api/v1/nodes?cluster_id={cluster_id}"))
+        .await;
     assert_eq!(names(&nodes), ["node-a", "node-b", "node-c"]);
     assert_eq!(nodes["items"][2]["status"], "NotReady");
     assert_eq!(nodes["items"][0]["zone"], "fra-1a");
     assert_eq!(nodes["items"][0]["roles"], json!(["worker"]));
     assert_eq!(
-        names(&get(&app, &owner, "/api/v1/nodes?status=notready").await),
+        names(&app.get_ok(&owner, "/api/v1/nodes?status=notready").await),
         ["node-c"]
     );
     assert_eq!(
@@ -229,22 +215,25 @@ async fn a_kubeconfig_account_syncs_nodes_namespaces_and_workloads_page_by_page(
     assert_eq!(checkout["cluster_name"], "edge-fra");
     // Filters: namespace, readiness, free text over namespace/name, labels.
     assert_eq!(
-        names(&get(&app, &owner, "/api/v1/workloads?namespace=shop").await),
+        names(&app.get_ok(&owner, "/api/v1/workloads?namespace=shop").await),
         ["cart", "checkout", "web"]
     );
     assert_eq!(
-        names(&get(&app, &owner, "/api/v1/workloads?status=unready").await),
+        names(&app.get_ok(&owner, "/api/v1/workloads?status=unready").await),
         ["checkout"]
     );
     assert_eq!(
-        names(&get(&app, &owner, "/api/v1/workloads?q=SHOP%2Fw").await),
+        names(&app.get_ok(&owner, "/api/v1/workloads?q=SHOP%2Fw").await),
         ["web"]
     );
     assert_eq!(
-        names(&get(&app, &owner, "/api/v1/workloads?label=app%3Dgrafana").await),
+        names(
+            &app.get_ok(&owner, "/api/v1/workloads?label=app%3Dgrafana")
+                .await
+        ),
         ["grafana"]
     );
-    let cron = get(&app, &owner, "/api/v1/workloads?kind=CronJob").await;
+    let cron = app.get_ok(&owner, "/api/v1/workloads?kind=CronJob").await;
     assert_eq!(cron["items"][0]["images"], json!(["busybox:1.28"]));
     assert_eq!(cron["items"][0]["replicas_ready"], 1);
     let bad = app
@@ -264,7 +253,10 @@ async fn a_kubeconfig_account_syncs_nodes_namespaces_and_workloads_page_by_page(
     );
     assert_eq!(sync(&app, &owner, &account).await["state"], "succeeded");
     assert_eq!(
-        names(&get(&app, &owner, "/api/v1/workloads?kind=Deployment").await),
+        names(
+            &app.get_ok(&owner, "/api/v1/workloads?kind=Deployment")
+                .await
+        ),
         ["cart"]
     );
 
@@ -279,7 +271,7 @@ async fn a_kubeconfig_account_syncs_nodes_namespaces_and_workloads_page_by_page(
     .await
     .unwrap();
     assert_eq!(leaked, 0);
-    let accounts = get(&app, &owner, "/api/v1/cloud-accounts").await;
+    let accounts = app.get_ok(&owner, "/api/v1/cloud-accounts").await;
     assert!(!accounts.to_string().contains("kube-canary-token"));
 }
 
@@ -310,33 +302,38 @@ async fn a_failing_second_page_keeps_every_row_and_marks_only_that_scope_stale()
         job["error"].as_str().unwrap().contains("leader changed"),
         "{job}"
     );
-    let kept = names(&get(&app, &owner, "/api/v1/workloads?kind=Deployment").await);
+    let kept = names(
+        &app.get_ok(&owner, "/api/v1/workloads?kind=Deployment")
+            .await,
+    );
     assert!(
         kept.contains(&"coredns".to_owned()),
         "nothing deleted: {kept:?}"
     );
     // Page 1 was stored as it arrived (checkout is ready now).
-    let checkout = get(&app, &owner, "/api/v1/workloads?q=checkout").await;
+    let checkout = app.get_ok(&owner, "/api/v1/workloads?q=checkout").await;
     assert_eq!(checkout["items"][0]["replicas_ready"], 2);
     assert_eq!(checkout["items"][0]["health"], "degraded");
 
-    let scopes = get(
-        &app,
-        &owner,
-        &format!("/api/v1/cloud-accounts/{account}/scopes"),
-    )
-    .await;
+    let scopes = app
+        .get_ok(&owner, &format!("/api/v1/cloud-accounts/{account}/scopes"))
+        .await;
     let deployments = scope(&scopes, "workloads/Deployment");
     assert_eq!(deployments["stale"], true);
     assert!(deployments["last_success_at"].is_string(), "{deployments}");
     assert_eq!(scope(&scopes, "nodes")["stale"], false);
-    let status = get(&app, &owner, &format!("/api/v1/cloud-accounts/{account}")).await;
+    let status = app
+        .get_ok(&owner, &format!("/api/v1/cloud-accounts/{account}"))
+        .await;
     assert_eq!(status["status"], "degraded");
 
     // Healed: the next sync completes the listing and sweeps what is gone.
     stub.clear_faults();
     assert_eq!(sync(&app, &owner, &account).await["state"], "succeeded");
-    let now = names(&get(&app, &owner, "/api/v1/workloads?kind=Deployment").await);
+    let now = names(
+        &app.get_ok(&owner, "/api/v1/workloads?kind=Deployment")
+            .await,
+    );
     assert_eq!(
         now,
         ["cart", "checkout", "grafana", "metrics-server", "web"]
@@ -395,7 +392,9 @@ async fn refused_permissions_pause_the_account_and_keep_its_inventory() {
     }
     let job = sync(&app, &owner, &account).await;
     assert_eq!(job["state"], "failed", "{job}");
-    let status = get(&app, &owner, &format!("/api/v1/cloud-accounts/{account}")).await;
+    let status = app
+        .get_ok(&owner, &format!("/api/v1/cloud-accounts/{account}"))
+        .await;
     assert_eq!(status["status"], "paused", "{status}");
     assert!(
         status["status_reason"]
@@ -427,7 +426,9 @@ async fn refused_permissions_pause_the_account_and_keep_its_inventory() {
     stub.set_token("rotated");
     let job = sync(&app, &owner, &account).await;
     assert_eq!(job["state"], "failed");
-    let status = get(&app, &owner, &format!("/api/v1/cloud-accounts/{account}")).await;
+    let status = app
+        .get_ok(&owner, &format!("/api/v1/cloud-accounts/{account}"))
+        .await;
     assert_eq!(status["status"], "paused");
     assert!(
         status["status_reason"]
@@ -466,14 +467,72 @@ async fn a_slow_api_server_hits_the_call_deadline_and_leaves_the_scope_stale() {
             .contains("did not answer in time"),
         "{job}"
     );
-    let scopes = get(
-        &app,
-        &owner,
-        &format!("/api/v1/cloud-accounts/{account}/scopes"),
-    )
-    .await;
+    let scopes = app
+        .get_ok(&owner, &format!("/api/v1/cloud-accounts/{account}/scopes"))
+        .await;
     assert_eq!(scope(&scopes, "workloads/DaemonSet")["stale"], true);
     assert_eq!(scope(&scopes, "workloads/Deployment")["stale"], false);
+}
+
+#[tokio::test]
+async fn a_cluster_that_stops_answering_is_lost_once_with_an_event_and_a_notification() {
+    let stub = seeded_stub().await;
+    let app = app().await;
+    let tenant = app.tenant("acme").await;
+    let owner = app.member(tenant, BuiltinRole::Owner).await;
+    let account = connect(&app, &owner, &stub).await;
+    assert_eq!(sync(&app, &owner, &account).await["state"], "succeeded");
+
+    let mut events = sqlx::postgres::PgListener::connect_with(&app.state.db)
+        .await
+        .unwrap();
+    events.listen(nimbus::events::CHANNEL).await.unwrap();
+    stub.set_fault(kube_stub::VERSION, Fault::ServerError { times: 1000 });
+    assert_eq!(sync(&app, &owner, &account).await["state"], "failed");
+    let status = app
+        .get_ok(&owner, &format!("/api/v1/cloud-accounts/{account}"))
+        .await;
+    assert_eq!(status["status"], "lost", "{status}");
+    assert_eq!(
+        all(&app, &owner, "/api/v1/nodes").await.len(),
+        3,
+        "inventory kept"
+    );
+
+    let mut kinds = Vec::new();
+    while let Ok(Ok(notification)) =
+        tokio::time::timeout(Duration::from_millis(500), events.recv()).await
+    {
+        let event: Value = serde_json::from_str(notification.payload()).unwrap();
+        kinds.push(event["kind"].as_str().unwrap().to_owned());
+    }
+    for kind in ["health.changed", "cluster.lost", "sync.finished"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+    let lost = |notifications: &Value| {
+        notifications["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["kind"] == "cluster.lost")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let notifications = app.get_ok(&owner, "/api/v1/notifications").await;
+    let raised = lost(&notifications);
+    assert_eq!(raised.len(), 1, "{notifications}");
+    assert!(
+        raised[0]["title"].as_str().unwrap().contains("edge-fra"),
+        "{notifications}"
+    );
+    assert_eq!(raised[0]["details"]["clusters"], 1);
+
+    // Still unreachable: no second notification.
+    assert_eq!(sync(&app, &owner, &account).await["state"], "failed");
+    assert_eq!(
+        lost(&app.get_ok(&owner, "/api/v1/notifications").await).len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -589,7 +648,7 @@ async fn apps_gather_workloads_across_clusters_with_health_and_tagged_cost() {
         .await;
     assert_eq!(uploaded.status, 201, "{}", uploaded.text());
 
-    let apps = get(&app, &owner, "/api/v1/apps?month=2026-10").await;
+    let apps = app.get_ok(&owner, "/api/v1/apps?month=2026-10").await;
     assert_eq!(names(&apps), ["coredns", "grafana", "shop"]);
     let shop = &apps["items"][2];
     assert_eq!(shop["workloads"], 4);
@@ -612,20 +671,16 @@ async fn apps_gather_workloads_across_clusters_with_health_and_tagged_cost() {
     assert_eq!(apps["items"][0]["cost"], json!([]));
     // Another month has no cost; search and paging.
     assert_eq!(
-        get(&app, &owner, "/api/v1/apps?month=2026-09&q=sho").await["items"][0]["cost"],
+        app.get_ok(&owner, "/api/v1/apps?month=2026-09&q=sho").await["items"][0]["cost"],
         json!([])
     );
-    let page = get(&app, &owner, "/api/v1/apps?limit=2").await;
+    let page = app.get_ok(&owner, "/api/v1/apps?limit=2").await;
     assert_eq!(names(&page), ["coredns", "grafana"]);
     let cursor = page["next_cursor"].as_str().unwrap();
     assert_eq!(
         names(
-            &get(
-                &app,
-                &owner,
-                &format!("/api/v1/apps?limit=2&cursor={cursor}")
-            )
-            .await
+            &app.get_ok(&owner, &format!("/api/v1/apps?limit=2&cursor={cursor}"))
+                .await
         ),
         ["shop"]
     );

@@ -56,6 +56,8 @@ pub struct KubeStub {
     inner: Arc<Mutex<Inner>>,
 }
 
+/// The version endpoint (only `Fault::ServerError` applies to it).
+pub const VERSION: &str = "/version";
 pub const NODES: &str = "/api/v1/nodes";
 pub const NAMESPACES: &str = "/api/v1/namespaces";
 pub const DEPLOYMENTS: &str = "/apis/apps/v1/deployments";
@@ -84,7 +86,7 @@ impl KubeStub {
             inner.lock().unwrap().lists.insert(path.into(), Vec::new());
         }
         let app = Router::new()
-            .route("/version", axum::routing::get(version))
+            .route(VERSION, axum::routing::get(version))
             .route("/api/v1/{resource}", axum::routing::get(core_list))
             .route(
                 "/apis/{group}/{version}/{resource}",
@@ -160,15 +162,29 @@ fn status(code: StatusCode, reason: &str, message: &str) -> Response {
 }
 
 async fn version(State(inner): State<Arc<Mutex<Inner>>>) -> Response {
-    let git_version = {
+    let (git_version, failing) = {
         let mut inner = inner.lock().unwrap();
         inner.calls.push(Call {
-            path: "/version".into(),
+            path: VERSION.into(),
             query: BTreeMap::new(),
             at: Instant::now(),
         });
-        inner.git_version.clone()
+        let failing = match inner.faults.get_mut(VERSION) {
+            Some(Fault::ServerError { times }) if *times > 0 => {
+                *times -= 1;
+                true
+            }
+            _ => false,
+        };
+        (inner.git_version.clone(), failing)
     };
+    if failing {
+        return status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "the API server is shutting down",
+        );
+    }
     axum::Json(json!({
         "major": "1", "minor": "31", "gitVersion": git_version,
         "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",

@@ -581,6 +581,25 @@ impl TestApp {
         .await
     }
 
+    /// A `GET` by `actor` that must answer 200; its JSON.
+    pub async fn get_ok(&self, actor: &Actor, path: &str) -> serde_json::Value {
+        let response = self.call(&actor.token, Method::GET, path, None).await;
+        assert_eq!(response.status, 200, "{path}: {}", response.text());
+        response.json()
+    }
+
+    /// Runs every queued sync to its end, as a server's worker does.
+    pub async fn run_queued_syncs(&self) {
+        let worker = uuid::Uuid::new_v4();
+        while let Some(claimed) = nimbus::clouds::sync::claim(&self.state, worker, None)
+            .await
+            .unwrap()
+        {
+            nimbus::clouds::sync::run(&self.state, claimed, worker, &nimbus::clouds::sync::Quiet)
+                .await;
+        }
+    }
+
     /// The number of audit rows, every tenant and platform row included.
     pub async fn audit_rows(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM audit_log")

@@ -70,15 +70,7 @@ pub async fn list(
         limit: query.limit,
         cursor: query.cursor.clone(),
     };
-    let project = match (caller.project, query.project_id) {
-        (Some(confined), Some(asked)) if confined != asked => {
-            return Err(AppError::new(
-                ErrorCode::Forbidden,
-                "this token is limited to another project",
-            ));
-        }
-        (confined, asked) => confined.or(asked),
-    };
+    let project = caller.confine(query.project_id)?;
     let (from, to) = month_range(query.month.as_deref())?;
     let filter = repo::Filter {
         project,

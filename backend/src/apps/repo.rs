@@ -5,6 +5,7 @@ use nimbus_api_types::clouds::{App, AppCluster, AppCost};
 use nimbus_api_types::ids::{ProjectId, TenantId};
 use sqlx::PgConnection;
 
+use crate::db;
 use crate::error::AppError;
 
 pub struct Filter {
@@ -22,13 +23,7 @@ pub async fn list(
     tenant: TenantId,
     filter: &Filter,
 ) -> Result<Vec<App>, AppError> {
-    let search = filter.search.as_ref().map(|text| {
-        let escaped = text
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        format!("%{escaped}%")
-    });
+    let search = filter.search.as_deref().map(db::contains_pattern);
     let rows = sqlx::query!(
         r#"WITH apps AS (
                SELECT w.app AS name, count(*) AS workloads,

@@ -69,13 +69,9 @@ pub async fn search(
     };
     let before = paging.after_key::<i64>()?;
     let (action, action_prefix) = match filter.action.as_deref() {
-        Some(prefix) if prefix.ends_with('.') => (
-            None,
-            Some(format!(
-                "{}%",
-                prefix.replace('%', "\\%").replace('_', "\\_")
-            )),
-        ),
+        Some(prefix) if prefix.ends_with('.') => {
+            (None, Some(format!("{}%", db::like_escape(prefix))))
+        }
         other => (other.map(str::to_owned), None),
     };
     let limit = if csv {

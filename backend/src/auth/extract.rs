@@ -259,6 +259,20 @@ impl<P: RequiredPermission> FromRequestParts<AppState> for CanInScope<P> {
     }
 }
 
+impl<P> CanInScope<P> {
+    /// The project a list is confined to: the caller's one project when it is limited to one
+    /// (asking for another is `403`), otherwise the one asked for, if any.
+    pub fn confine(&self, asked: Option<ProjectId>) -> Result<Option<ProjectId>, AppError> {
+        match (self.project, asked) {
+            (Some(only), Some(asked)) if only != asked => Err(AppError::new(
+                ErrorCode::Forbidden,
+                "this token is limited to another project",
+            )),
+            (only, asked) => Ok(only.or(asked)),
+        }
+    }
+}
+
 /// Any member of the current tenant, whatever its permissions (to list projects or roles).
 pub struct Member {
     pub principal: Principal,

@@ -301,8 +301,8 @@ impl InventoryQuery {
         }
     }
 
-    /// The filter, confined to the one project a token may be limited to.
-    fn filter(&self, confined_to: Option<ProjectId>) -> Result<inventory::Filter, AppError> {
+    /// The filter, in `project` (the caller's confinement of `project_id`).
+    fn filter(&self, project: Option<ProjectId>) -> Result<inventory::Filter, AppError> {
         let invalid =
             |message: &str| AppError::new(ErrorCode::ValidationFailed, message.to_owned());
         let label = self
@@ -323,16 +323,6 @@ impl InventoryQuery {
                     .ok_or_else(|| AppError::new(ErrorCode::BadRequest, "the cursor is not valid"))
             })
             .transpose()?;
-        let project = match (confined_to, self.project_id) {
-            (Some(confined), Some(asked)) if confined != asked => {
-                return Err(AppError::new(
-                    ErrorCode::Forbidden,
-                    "this token is limited to another project",
-                ));
-            }
-            (Some(confined), _) => Some(confined),
-            (None, asked) => asked,
-        };
         Ok(inventory::Filter {
             provider: self.provider,
             account: self.account_id,
@@ -360,7 +350,7 @@ pub async fn clusters(
     caller: CanInScope<perm::InventoryRead>,
     Query(query): Query<InventoryQuery>,
 ) -> Result<Json<Page<Cluster>>, AppError> {
-    let filter = query.filter(caller.project)?;
+    let filter = query.filter(caller.confine(query.project_id)?)?;
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let rows = inventory::clusters(&mut tx, caller.tenant, &filter).await?;
     db::finish_read(tx);
@@ -381,7 +371,7 @@ pub async fn vms(
     caller: CanInScope<perm::InventoryRead>,
     Query(query): Query<InventoryQuery>,
 ) -> Result<Json<Page<Vm>>, AppError> {
-    let filter = query.filter(caller.project)?;
+    let filter = query.filter(caller.confine(query.project_id)?)?;
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let rows = inventory::vms(&mut tx, caller.tenant, &filter).await?;
     db::finish_read(tx);
@@ -399,7 +389,7 @@ pub async fn nodes(
     caller: CanInScope<perm::InventoryRead>,
     Query(query): Query<InventoryQuery>,
 ) -> Result<Json<Page<Node>>, AppError> {
-    let filter = query.filter(caller.project)?;
+    let filter = query.filter(caller.confine(query.project_id)?)?;
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let rows = inventory::nodes(&mut tx, caller.tenant, &filter).await?;
     db::finish_read(tx);
@@ -419,7 +409,7 @@ pub async fn namespaces(
     caller: CanInScope<perm::InventoryRead>,
     Query(query): Query<InventoryQuery>,
 ) -> Result<Json<Page<Namespace>>, AppError> {
-    let filter = query.filter(caller.project)?;
+    let filter = query.filter(caller.confine(query.project_id)?)?;
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let rows = inventory::namespaces(&mut tx, caller.tenant, &filter).await?;
     db::finish_read(tx);
@@ -441,7 +431,7 @@ pub async fn workloads(
     caller: CanInScope<perm::InventoryRead>,
     Query(query): Query<InventoryQuery>,
 ) -> Result<Json<Page<Workload>>, AppError> {
-    let filter = query.filter(caller.project)?;
+    let filter = query.filter(caller.confine(query.project_id)?)?;
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let rows = inventory::workloads(&mut tx, caller.tenant, &filter).await?;
     db::finish_read(tx);

@@ -410,13 +410,7 @@ fn label_filter(filter: &Filter) -> Option<serde_json::Value> {
 }
 
 fn search_pattern(filter: &Filter) -> Option<String> {
-    filter.search.as_ref().map(|text| {
-        let escaped = text
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        format!("%{escaped}%")
-    })
+    filter.search.as_deref().map(db::contains_pattern)
 }
 
 pub async fn clusters(

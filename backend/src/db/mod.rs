@@ -211,6 +211,20 @@ pub async fn begin_for_tenant(
     pool.begin_with(sqlx::AssertSqlSafe(begin)).await
 }
 
+/// `text` with the `LIKE` wildcards and the escape character escaped, to match literally.
+#[must_use]
+pub fn like_escape(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// An `ILIKE` pattern matching values that contain `text`.
+#[must_use]
+pub fn contains_pattern(text: &str) -> String {
+    format!("%{}%", like_escape(text))
+}
+
 /// Ends a transaction that only read. Dropping it queues its `ROLLBACK`, which goes out with the
 /// pool's check of the returned connection in one round trip, where `COMMIT` costs one of its own
 /// (a quarter of a list request's round trips; `scripts/bench-api` measures the difference).

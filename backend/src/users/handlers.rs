@@ -70,14 +70,7 @@ pub async fn list_users(
         limit: filter.limit,
         cursor: filter.cursor,
     };
-    let pattern = filter.q.map(|q| {
-        format!(
-            "%{}%",
-            q.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        )
-    });
+    let pattern = filter.q.as_deref().map(db::contains_pattern);
     let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
     let rows = sqlx::query!(
         r#"SELECT u.id, u.email, u.display_name, (u.disabled_at IS NOT NULL OR m.disabled_at IS NOT NULL) AS "disabled!", u.created_at
