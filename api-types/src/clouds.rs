@@ -13,6 +13,9 @@ use crate::ids::{
 #[serde(rename_all = "snake_case")]
 pub enum CloudProvider {
     Aws,
+    Azure,
+    Gcp,
+    Alibaba,
     Kubernetes,
 }
 
@@ -22,6 +25,9 @@ impl CloudProvider {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Aws => "aws",
+            Self::Azure => "azure",
+            Self::Gcp => "gcp",
+            Self::Alibaba => "alibaba",
             Self::Kubernetes => "kubernetes",
         }
     }
@@ -29,11 +35,15 @@ impl CloudProvider {
     /// The provider with this wire name.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "aws" => Some(Self::Aws),
-            "kubernetes" => Some(Self::Kubernetes),
-            _ => None,
-        }
+        [
+            Self::Aws,
+            Self::Azure,
+            Self::Gcp,
+            Self::Alibaba,
+            Self::Kubernetes,
+        ]
+        .into_iter()
+        .find(|provider| provider.as_str() == name)
     }
 }
 
@@ -70,6 +80,55 @@ pub struct AwsSettings {
     pub bill_export: Option<BillExportLocation>,
 }
 
+/// How to reach Azure subscriptions through a service principal. Nothing here is secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AzureSettings {
+    /// The Microsoft Entra tenant (directory) id the service principal belongs to.
+    pub directory_id: String,
+    /// Subscriptions to list, e.g. `["00000000-0000-0000-0000-000000000000"]`.
+    pub subscription_ids: Vec<String>,
+    /// Another sign-in authority (sovereign clouds: `https://login.microsoftonline.us`,
+    /// `https://login.chinacloudapi.cn`; emulators). Default `https://login.microsoftonline.com`.
+    #[serde(default)]
+    pub authority_url: Option<String>,
+    /// Another Resource Manager endpoint (`https://management.usgovcloudapi.net`,
+    /// `https://management.chinacloudapi.cn`; private endpoints; emulators). Default
+    /// `https://management.azure.com`.
+    #[serde(default)]
+    pub resource_manager_url: Option<String>,
+}
+
+/// How to reach Google Cloud projects through a service account. Nothing here is secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GcpSettings {
+    /// Projects to list, e.g. `["shop-prod-4821"]`. Default: the key's own project.
+    #[serde(default)]
+    pub project_ids: Vec<String>,
+    /// One base URL serving the GKE and Compute Engine APIs in place of
+    /// `https://container.googleapis.com` and `https://compute.googleapis.com` (proxies,
+    /// emulators). The token endpoint is the key's `token_uri`.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+}
+
+/// How to reach an Alibaba Cloud account. Nothing here is secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AlibabaSettings {
+    /// Regions to list, e.g. `["cn-hangzhou", "eu-central-1"]`.
+    pub regions: Vec<String>,
+    /// One base URL serving the Container Service (ACK) and ECS APIs in place of
+    /// `https://cs.REGION.aliyuncs.com` and `https://ecs.REGION.aliyuncs.com` (VPC endpoints,
+    /// proxies, emulators).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+}
+
 /// How to reach a Kubernetes cluster of any distribution (OpenShift, RKE, k3s, bare metal…).
 /// Nothing here is secret: the credential (a kubeconfig or a token) is given apart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +154,9 @@ pub struct KubernetesSettings {
 #[serde(tag = "provider", rename_all = "snake_case")]
 pub enum CloudSettings {
     Aws(AwsSettings),
+    Azure(AzureSettings),
+    Gcp(GcpSettings),
+    Alibaba(AlibabaSettings),
     Kubernetes(KubernetesSettings),
 }
 
@@ -103,6 +165,9 @@ impl CloudSettings {
     pub const fn provider(&self) -> CloudProvider {
         match self {
             Self::Aws(_) => CloudProvider::Aws,
+            Self::Azure(_) => CloudProvider::Azure,
+            Self::Gcp(_) => CloudProvider::Gcp,
+            Self::Alibaba(_) => CloudProvider::Alibaba,
             Self::Kubernetes(_) => CloudProvider::Kubernetes,
         }
     }
@@ -118,6 +183,24 @@ pub enum CloudCredentials {
     AwsAccessKey {
         access_key_id: String,
         secret_access_key: String,
+    },
+    /// An Azure service principal's client secret.
+    AzureClientSecret {
+        client_id: String,
+        client_secret: String,
+    },
+    /// An Azure service principal's certificate (PEM) and its private key (PKCS#8 PEM).
+    AzureClientCertificate {
+        client_id: String,
+        certificate: String,
+        private_key: String,
+    },
+    /// A Google Cloud service account's JSON key file, as downloaded.
+    GcpServiceAccountKey { key: String },
+    /// An Alibaba Cloud AccessKey pair (of a RAM user with read-only access).
+    AlibabaAccessKey {
+        access_key_id: String,
+        access_key_secret: String,
     },
     /// A kubeconfig (YAML or JSON) with a bearer token or a client certificate inline.
     /// Refused: `exec` and `auth-provider` plugins, file paths, proxies, skipped TLS checks.
@@ -137,6 +220,11 @@ impl CloudCredentials {
     pub const fn provider(&self) -> CloudProvider {
         match self {
             Self::AwsAccessKey { .. } => CloudProvider::Aws,
+            Self::AzureClientSecret { .. } | Self::AzureClientCertificate { .. } => {
+                CloudProvider::Azure
+            }
+            Self::GcpServiceAccountKey { .. } => CloudProvider::Gcp,
+            Self::AlibabaAccessKey { .. } => CloudProvider::Alibaba,
             Self::Kubeconfig { .. } | Self::KubernetesToken { .. } => CloudProvider::Kubernetes,
         }
     }
@@ -148,6 +236,21 @@ impl std::fmt::Debug for CloudCredentials {
         match self {
             Self::AwsAccessKey { access_key_id, .. } => f
                 .debug_struct("AwsAccessKey")
+                .field("access_key_id", access_key_id)
+                .finish_non_exhaustive(),
+            Self::AzureClientSecret { client_id, .. } => f
+                .debug_struct("AzureClientSecret")
+                .field("client_id", client_id)
+                .finish_non_exhaustive(),
+            Self::AzureClientCertificate { client_id, .. } => f
+                .debug_struct("AzureClientCertificate")
+                .field("client_id", client_id)
+                .finish_non_exhaustive(),
+            Self::GcpServiceAccountKey { .. } => f
+                .debug_struct("GcpServiceAccountKey")
+                .finish_non_exhaustive(),
+            Self::AlibabaAccessKey { access_key_id, .. } => f
+                .debug_struct("AlibabaAccessKey")
                 .field("access_key_id", access_key_id)
                 .finish_non_exhaustive(),
             Self::Kubeconfig { context, .. } => f

@@ -24,6 +24,7 @@ mod mail;
 mod openapi;
 mod ops;
 mod plumbing;
+mod providers;
 mod resilience;
 mod shutdown;
 mod tenants;

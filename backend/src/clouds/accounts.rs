@@ -12,8 +12,11 @@ use nimbus_api_types::clouds::{
 use nimbus_api_types::ids::{CloudAccountId, ProjectId, TenantId};
 use sqlx::PgConnection;
 
+use super::alibaba::{self, AlibabaConnector};
 use super::aws::{AccessKey, AwsConnector};
+use super::azure::{self, AzureAccount, AzureConnector, ClientCredential};
 use super::connector::{Connector, ConnectorError};
+use super::gcp::{self, GcpConnector};
 use super::kubeconfig::{self, ClientAuth};
 use super::kubernetes::{KubernetesAccount, KubernetesConnector};
 use crate::error::AppError;
@@ -67,21 +70,7 @@ pub fn check<'a>(
     let mut settings = input.settings.clone();
     match &mut settings {
         CloudSettings::Aws(aws) => {
-            if aws.regions.is_empty() || aws.regions.len() > 40 {
-                return Err(invalid("regions: name 1 to 40 AWS regions, e.g. eu-west-1"));
-            }
-            for region in &aws.regions {
-                let plausible = !region.is_empty()
-                    && region.len() <= 30
-                    && region
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-                if !plausible {
-                    return Err(invalid(format!(
-                        "regions: {region:?} is not an AWS region name"
-                    )));
-                }
-            }
+            check_regions(&aws.regions, "an AWS region name, e.g. eu-west-1")?;
             if let Some(role) = &aws.role_arn {
                 let parts: Vec<&str> = role.split(':').collect();
                 let well_formed = parts.len() == 6
@@ -96,16 +85,74 @@ pub fn check<'a>(
                     ));
                 }
             }
-            if let Some(endpoint) = &aws.endpoint_url {
-                outbound
-                    .check_url(endpoint)
-                    .map_err(|err| invalid(format!("endpoint_url: {err}")))?;
-            }
+            check_endpoint(outbound, "endpoint_url", aws.endpoint_url.as_deref())?;
             if let Some(export) = &aws.bill_export
                 && (export.bucket.is_empty() || export.bucket.len() > 63)
             {
                 return Err(invalid("bill_export.bucket: an S3 bucket name"));
             }
+        }
+        CloudSettings::Azure(azure) => {
+            let guid = |text: &str| uuid::Uuid::parse_str(text).is_ok();
+            if !guid(&azure.directory_id) {
+                return Err(invalid(
+                    "directory_id: the Microsoft Entra tenant id, a GUID such as \
+                     72f988bf-86f1-41af-91ab-2d7cd011db47",
+                ));
+            }
+            if azure.subscription_ids.is_empty() || azure.subscription_ids.len() > 100 {
+                return Err(invalid("subscription_ids: name 1 to 100 subscriptions"));
+            }
+            if let Some(bad) = azure.subscription_ids.iter().find(|id| !guid(id)) {
+                return Err(invalid(format!(
+                    "subscription_ids: {bad:?} is not a subscription id (a GUID)"
+                )));
+            }
+            check_endpoint(outbound, "authority_url", azure.authority_url.as_deref())?;
+            check_endpoint(
+                outbound,
+                "resource_manager_url",
+                azure.resource_manager_url.as_deref(),
+            )?;
+        }
+        CloudSettings::Gcp(gcp) => {
+            if gcp.project_ids.len() > 100 {
+                return Err(invalid("project_ids: at most 100 projects"));
+            }
+            // Project ids: 6 to 30 lowercase letters, digits and hyphens, starting with a letter.
+            let plausible = |id: &String| {
+                (6..=30).contains(&id.len())
+                    && id.starts_with(|c: char| c.is_ascii_lowercase())
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            };
+            if let Some(bad) = gcp.project_ids.iter().find(|id| !plausible(id)) {
+                return Err(invalid(format!(
+                    "project_ids: {bad:?} is not a Google Cloud project id"
+                )));
+            }
+            check_endpoint(outbound, "endpoint_url", gcp.endpoint_url.as_deref())?;
+            if let Some(CloudCredentials::GcpServiceAccountKey { key }) = &input.credentials {
+                let key = gcp::ServiceAccountKey::parse(key)
+                    .map_err(|why| invalid(format!("credentials: {why}")))?;
+                outbound
+                    .check_url(&key.token_uri)
+                    .map_err(|err| invalid(format!("credentials: the key's token_uri: {err}")))?;
+                if gcp.project_ids.is_empty() {
+                    gcp.project_ids.extend(key.project_id);
+                }
+            }
+            if gcp.project_ids.is_empty() {
+                return Err(invalid("project_ids: name the projects to list"));
+            }
+        }
+        CloudSettings::Alibaba(alibaba) => {
+            check_regions(
+                &alibaba.regions,
+                "an Alibaba Cloud region name, e.g. cn-hangzhou",
+            )?;
+            check_endpoint(outbound, "endpoint_url", alibaba.endpoint_url.as_deref())?;
         }
         CloudSettings::Kubernetes(kubernetes) => {
             check_kubernetes(kubernetes, input.credentials.as_ref(), outbound)?;
@@ -137,8 +184,48 @@ pub fn check<'a>(
                         return Err(invalid("credentials: a service-account token"));
                     }
                 }
-                // Checked with the settings it fills in.
-                CloudCredentials::Kubeconfig { .. } => {}
+                CloudCredentials::AzureClientSecret {
+                    client_id,
+                    client_secret,
+                } => {
+                    check_client_id(client_id)?;
+                    if client_secret.trim().is_empty() || client_secret.len() > 1024 {
+                        return Err(invalid("credentials: the app's client secret (its value)"));
+                    }
+                }
+                CloudCredentials::AzureClientCertificate {
+                    client_id,
+                    certificate,
+                    private_key,
+                } => {
+                    check_client_id(client_id)?;
+                    if azure::certificate_der(certificate).is_none() {
+                        return Err(invalid("credentials: certificate is not a PEM certificate"));
+                    }
+                    if jsonwebtoken::EncodingKey::from_rsa_pem(private_key.as_bytes()).is_err() {
+                        return Err(invalid(
+                            "credentials: private_key is not an RSA private key in PEM",
+                        ));
+                    }
+                }
+                CloudCredentials::AlibabaAccessKey {
+                    access_key_id,
+                    access_key_secret,
+                } => {
+                    let printable = |text: &str| text.chars().all(|c| c.is_ascii_graphic());
+                    if !(16..=128).contains(&access_key_id.len())
+                        || !printable(access_key_id)
+                        || !(16..=128).contains(&access_key_secret.len())
+                        || !printable(access_key_secret)
+                    {
+                        return Err(invalid(
+                            "credentials: an Alibaba Cloud AccessKey id and its secret",
+                        ));
+                    }
+                }
+                // Checked with the settings they fill in.
+                CloudCredentials::Kubeconfig { .. }
+                | CloudCredentials::GcpServiceAccountKey { .. } => {}
             }
         }
     }
@@ -147,6 +234,43 @@ pub fn check<'a>(
         settings,
         interval_seconds: i32::try_from(minutes * 60).unwrap_or(900),
     })
+}
+
+fn check_regions(regions: &[String], what: &str) -> Result<(), AppError> {
+    if regions.is_empty() || regions.len() > 40 {
+        return Err(invalid(format!("regions: name 1 to 40 regions ({what})")));
+    }
+    for region in regions {
+        let plausible = !region.is_empty()
+            && region.len() <= 30
+            && region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !plausible {
+            return Err(invalid(format!("regions: {region:?} is not {what}")));
+        }
+    }
+    Ok(())
+}
+
+/// An endpoint override must pass the outbound policy like any user-supplied URL.
+fn check_endpoint(outbound: &Outbound, field: &str, given: Option<&str>) -> Result<(), AppError> {
+    match given {
+        Some(url) => outbound
+            .check_url(url)
+            .map(drop)
+            .map_err(|err| invalid(format!("{field}: {err}"))),
+        None => Ok(()),
+    }
+}
+
+fn check_client_id(client_id: &str) -> Result<(), AppError> {
+    if uuid::Uuid::parse_str(client_id).is_err() {
+        return Err(invalid(
+            "credentials: client_id is the app's Application (client) ID, a GUID",
+        ));
+    }
+    Ok(())
 }
 
 /// A Kubernetes account needs an API server (given, or from the kubeconfig) the outbound
@@ -493,7 +617,7 @@ pub async fn connector(
                 } => kubeconfig::resolve(&kubeconfig, context.as_deref())
                     .map(|resolved| resolved.auth)
                     .map_err(ConnectorError::Misconfigured),
-                CloudCredentials::AwsAccessKey { .. } => Err(mismatched()),
+                _ => Err(mismatched()),
             };
             auth.and_then(|auth| {
                 KubernetesConnector::new(
@@ -510,7 +634,65 @@ pub async fn connector(
             })
             .map(|connector| Box::new(connector) as Box<dyn Connector>)
         }
-        (CloudSettings::Aws(_), _) => Err(mismatched()),
+        (CloudSettings::Azure(settings), credentials) => {
+            let (client_id, credential) = match credentials {
+                CloudCredentials::AzureClientSecret {
+                    client_id,
+                    client_secret,
+                } => (client_id, ClientCredential::Secret(client_secret)),
+                CloudCredentials::AzureClientCertificate {
+                    client_id,
+                    certificate,
+                    private_key,
+                } => (
+                    client_id,
+                    ClientCredential::Certificate {
+                        certificate,
+                        private_key,
+                    },
+                ),
+                _ => return Ok(Err(mismatched())),
+            };
+            AzureConnector::new(
+                AzureAccount {
+                    id,
+                    settings,
+                    client_id,
+                    credential,
+                },
+                outbound,
+                limits,
+                breakers,
+            )
+            .map(|connector| Box::new(connector) as Box<dyn Connector>)
+        }
+        (CloudSettings::Gcp(settings), CloudCredentials::GcpServiceAccountKey { key }) => {
+            gcp::ServiceAccountKey::parse(&key)
+                .map_err(ConnectorError::Misconfigured)
+                .and_then(|key| GcpConnector::new(id, settings, key, outbound, limits, breakers))
+                .map(|connector| Box::new(connector) as Box<dyn Connector>)
+        }
+        (
+            CloudSettings::Alibaba(settings),
+            CloudCredentials::AlibabaAccessKey {
+                access_key_id,
+                access_key_secret,
+            },
+        ) => AlibabaConnector::new(
+            id,
+            settings,
+            alibaba::AccessKey {
+                id: access_key_id,
+                secret: access_key_secret,
+            },
+            outbound,
+            limits,
+            breakers,
+        )
+        .map(|connector| Box::new(connector) as Box<dyn Connector>),
+        (CloudSettings::Aws(_) | CloudSettings::Gcp(_) | CloudSettings::Alibaba(_), _) => {
+            Err(mismatched())
+        }
     })
 }
 

@@ -19,7 +19,7 @@ use super::connector::{
     WorkloadRecord,
 };
 use super::kubeconfig::ClientAuth;
-use super::rest::Rest;
+use super::rest::{Dialect, Rest};
 use crate::config::CloudsConfig;
 use crate::http::outbound::Outbound;
 
@@ -117,7 +117,7 @@ impl KubernetesConnector {
             .join(path)
             .map_err(|err| ConnectorError::Misconfigured(format!("{path}: {err}")))?;
         self.rest
-            .json(&self.circuit(), |client| {
+            .json(&self.circuit(), Dialect::Http, |client| {
                 let request = client.get(url.clone()).query(query);
                 match &self.token {
                     Some(token) => request.bearer_auth(token),

@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nimbus_api_types::ids::CloudAccountId;
-use reqwest::{RequestBuilder, Response, StatusCode};
+use reqwest::{RequestBuilder, Response, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use super::breaker::{Breakers, Circuit};
 use super::connector::ConnectorError;
 use crate::config::CloudsConfig;
-use crate::http::outbound::describe;
+use crate::http::outbound::{Outbound, describe};
 
 /// The first back-off; each retry doubles it up to [`MAX_BACKOFF`], fully jittered.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -24,6 +24,89 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Most characters of a provider's error message quoted back.
 const MAX_QUOTE: usize = 300;
+
+/// How a provider says what went wrong beyond the HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// The status says it all (Kubernetes, Azure Resource Manager).
+    Http,
+    /// Google APIs: a `403` whose reason is a rate limit is throttling.
+    Google,
+    /// Alibaba Cloud: the JSON `Code` decides (`Throttling.*` answers `400`, an unknown
+    /// AccessKey `404`).
+    Alibaba,
+    /// An OAuth 2.0 token endpoint: `400 invalid_grant` / `401 invalid_client` refuse the
+    /// credential itself.
+    OAuthToken,
+}
+
+/// What to do about one answer.
+enum Verdict {
+    Done,
+    Retry,
+    Rejected,
+    Forbidden,
+    Misconfigured,
+}
+
+impl Dialect {
+    fn verdict(self, status: StatusCode, body: &[u8]) -> Verdict {
+        if status.is_success() {
+            return Verdict::Done;
+        }
+        match self {
+            Self::Google if status == StatusCode::FORBIDDEN => {
+                let reason = json_field(body, "/error/errors/0/reason");
+                if reason.is_some_and(|reason| reason.contains("ateLimitExceeded")) {
+                    return Verdict::Retry;
+                }
+            }
+            Self::Alibaba => {
+                if let Some(code) = json_field(body, "/Code").or_else(|| json_field(body, "/code"))
+                {
+                    if code.starts_with("Throttling") || code.starts_with("ServiceUnavailable") {
+                        return Verdict::Retry;
+                    }
+                    if code.starts_with("InvalidAccessKeyId")
+                        || code.starts_with("SignatureDoesNotMatch")
+                        || code.starts_with("InvalidAccessKeySecret")
+                        || code == "InvalidSecurityToken.Expired"
+                    {
+                        return Verdict::Rejected;
+                    }
+                    if code.starts_with("Forbidden") || code.starts_with("NoPermission") {
+                        return Verdict::Forbidden;
+                    }
+                }
+            }
+            Self::OAuthToken
+                if status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED =>
+            {
+                return Verdict::Rejected;
+            }
+            _ => {}
+        }
+        match status {
+            StatusCode::TOO_MANY_REQUESTS
+            | StatusCode::INTERNAL_SERVER_ERROR
+            | StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT => Verdict::Retry,
+            StatusCode::UNAUTHORIZED => Verdict::Rejected,
+            StatusCode::FORBIDDEN => Verdict::Forbidden,
+            _ => Verdict::Misconfigured,
+        }
+    }
+}
+
+/// An answer that was not worth retrying (any status but throttling and server errors).
+pub struct Answer {
+    /// The request's path, for messages.
+    pub path: String,
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
 
 /// The client of one account.
 pub struct Rest {
@@ -65,8 +148,39 @@ impl Rest {
     pub async fn json<T: DeserializeOwned>(
         &self,
         circuit: &Circuit,
+        dialect: Dialect,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<T, ConnectorError> {
+        let answer = self.send(circuit, dialect, build).await?;
+        let said = || quote(&answer.body);
+        let (path, status) = (&answer.path, answer.status);
+        match dialect.verdict(status, &answer.body) {
+            Verdict::Done => serde_json::from_slice(&answer.body).map_err(|err| {
+                ConnectorError::Unavailable(format!("{path} answered something unreadable: {err}"))
+            }),
+            Verdict::Rejected => Err(ConnectorError::Rejected(format!(
+                "the credential was refused ({status}){}",
+                said()
+            ))),
+            Verdict::Forbidden => Err(ConnectorError::Forbidden(format!(
+                "{path}: permission denied{}",
+                said()
+            ))),
+            Verdict::Retry | Verdict::Misconfigured => Err(ConnectorError::Misconfigured(format!(
+                "{path} answered {status}{}",
+                said()
+            ))),
+        }
+    }
+
+    /// Sends the request, retrying what `dialect` calls transient, and returns the first
+    /// other answer — success or not — for the caller to read.
+    pub async fn send(
+        &self,
+        circuit: &Circuit,
+        dialect: Dialect,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Answer, ConnectorError> {
         if let Err(wait) = self.breakers.check(circuit) {
             return Err(ConnectorError::Unavailable(format!(
                 "{} calls are paused for {}s after repeated failures",
@@ -74,19 +188,17 @@ impl Rest {
                 wait.as_secs().max(1)
             )));
         }
-        let result = self.call(build).await;
+        let result = self.call(dialect, build).await;
         let transient = matches!(result, Err(ConnectorError::Unavailable(_)));
         self.breakers.record(circuit, !transient);
-        let (path, body) = result?;
-        serde_json::from_slice(&body).map_err(|err| {
-            ConnectorError::Unavailable(format!("{path} answered something unreadable: {err}"))
-        })
+        result
     }
 
     async fn call(
         &self,
+        dialect: Dialect,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
-    ) -> Result<(String, Vec<u8>), ConnectorError> {
+    ) -> Result<Answer, ConnectorError> {
         let deadline = Instant::now() + self.call_timeout;
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
@@ -96,18 +208,33 @@ impl Rest {
                 .map_err(|err| ConnectorError::Misconfigured(format!("a bad request: {err}")))?;
             let path = request.url().path().to_owned();
             let left = deadline.saturating_duration_since(Instant::now());
-            let outcome = match tokio::time::timeout(left, self.client.execute(request)).await {
-                Err(_) => Attempt::Retry(format!("{path} did not answer in time"), None),
-                Ok(Err(err)) => {
-                    Attempt::Retry(format!("{path}: {}", describe(&err.without_url())), None)
-                }
-                Ok(Ok(response)) => classify(&path, response, deadline).await,
-            };
-            let (why, asked_wait) = match outcome {
-                Attempt::Done(body) => return Ok((path, body)),
-                Attempt::Fail(err) => return Err(err),
-                Attempt::Retry(why, asked_wait) => (why, asked_wait),
-            };
+            let (why, asked_wait) =
+                match tokio::time::timeout(left, self.client.execute(request)).await {
+                    Err(_) => (format!("{path} did not answer in time"), None),
+                    Ok(Err(err)) => (format!("{path}: {}", describe(&err.without_url())), None),
+                    Ok(Ok(response)) => {
+                        let status = response.status();
+                        let headers = response.headers().clone();
+                        match read_capped(response, deadline).await {
+                            Err(why) => (format!("{path}: {why}"), None),
+                            Ok(body) => {
+                                if !matches!(dialect.verdict(status, &body), Verdict::Retry) {
+                                    return Ok(Answer {
+                                        path,
+                                        status,
+                                        headers,
+                                        body,
+                                    });
+                                }
+                                let said = quote(&body);
+                                (
+                                    format!("{path} answered {status}{said}"),
+                                    retry_after(&headers),
+                                )
+                            }
+                        }
+                    }
+                };
             let wait = asked_wait.unwrap_or_else(|| jittered(backoff));
             backoff = (backoff * 2).min(MAX_BACKOFF);
             if attempt >= self.max_attempts || Instant::now() + wait >= deadline {
@@ -121,48 +248,17 @@ impl Rest {
     }
 }
 
-enum Attempt {
-    Done(Vec<u8>),
-    /// Worth another try, after the server's `Retry-After` when it gave one.
-    Retry(String, Option<Duration>),
-    Fail(ConnectorError),
-}
-
-async fn classify(path: &str, response: Response, deadline: Instant) -> Attempt {
-    let status = response.status();
-    let retry_after = retry_after(&response);
-    let body = match read_capped(response, deadline).await {
-        Ok(body) => body,
-        Err(why) => return Attempt::Retry(format!("{path}: {why}"), None),
-    };
-    if status.is_success() {
-        return Attempt::Done(body);
-    }
-    let said = quote(&body);
-    match status {
-        StatusCode::TOO_MANY_REQUESTS
-        | StatusCode::INTERNAL_SERVER_ERROR
-        | StatusCode::BAD_GATEWAY
-        | StatusCode::SERVICE_UNAVAILABLE
-        | StatusCode::GATEWAY_TIMEOUT => {
-            Attempt::Retry(format!("{path} answered {status}{said}"), retry_after)
-        }
-        StatusCode::UNAUTHORIZED => Attempt::Fail(ConnectorError::Rejected(format!(
-            "the credential was refused ({status}){said}"
-        ))),
-        StatusCode::FORBIDDEN => Attempt::Fail(ConnectorError::Forbidden(format!(
-            "{path}: permission denied{said}"
-        ))),
-        _ => Attempt::Fail(ConnectorError::Misconfigured(format!(
-            "{path} answered {status}{said}"
-        ))),
-    }
+fn json_field(body: &[u8], pointer: &str) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()?
+        .pointer(pointer)?
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// The server's `Retry-After` in seconds (the HTTP-date form is rare on APIs and ignored).
-fn retry_after(response: &Response) -> Option<Duration> {
-    response
-        .headers()
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
         .ok()?
@@ -190,27 +286,107 @@ async fn read_capped(mut response: Response, deadline: Instant) -> Result<Vec<u8
     }
 }
 
-/// `: <the provider's message>` from an error answer (JSON `message` / `error.message`, or
-/// the start of the text).
+/// `: <code>: <the provider's message>` from an error answer — each provider's JSON error
+/// shape (Kubernetes and Alibaba `message`/`Message` with `Code`, Azure and Google `error`
+/// objects, OAuth `error` + `error_description`), or the start of the text.
 fn quote(body: &[u8]) -> String {
-    let message = serde_json::from_slice::<serde_json::Value>(body)
+    let said = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|json| {
-            json.get("message")
-                .or_else(|| json.pointer("/error/message"))
-                .or_else(|| json.get("Message"))
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned)
+            let text = |pointers: &[&str]| {
+                pointers
+                    .iter()
+                    .find_map(|pointer| json.pointer(pointer)?.as_str())
+                    .map(str::to_owned)
+            };
+            let message = text(&[
+                "/message",
+                "/error/message",
+                "/Message",
+                "/error_description",
+            ])?;
+            Some(
+                match text(&["/Code", "/error/status", "/error/code", "/error"]) {
+                    Some(code) if !message.starts_with(&code) => format!("{code}: {message}"),
+                    _ => message,
+                },
+            )
         })
         .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
-    if message.is_empty() {
+    if said.is_empty() {
         String::new()
     } else {
-        format!(": {}", message.chars().take(MAX_QUOTE).collect::<String>())
+        format!(": {}", said.chars().take(MAX_QUOTE).collect::<String>())
     }
 }
 
 /// A random wait between half of `backoff` and all of it.
 fn jittered(backoff: Duration) -> Duration {
     backoff / 2 + backoff.mul_f64(fastrand::f64() / 2.0)
+}
+
+/// A bearer token shared by the calls of one connector, fetched again shortly before it
+/// expires.
+#[derive(Default)]
+pub struct TokenCache(tokio::sync::Mutex<Option<(String, Instant)>>);
+
+impl TokenCache {
+    /// The cached token, or a fresh one from `fetch` (token, lifetime).
+    pub async fn get<F>(&self, fetch: impl FnOnce() -> F) -> Result<String, ConnectorError>
+    where
+        F: Future<Output = Result<(String, Duration), ConnectorError>>,
+    {
+        let mut slot = self.0.lock().await;
+        if let Some((token, until)) = slot.as_ref()
+            && Instant::now() < *until
+        {
+            return Ok(token.clone());
+        }
+        let (token, lifetime) = fetch().await?;
+        // Renewed early, so that no call carries a token that expires on the way.
+        let margin = (lifetime / 10).min(Duration::from_secs(300));
+        *slot = Some((token.clone(), Instant::now() + lifetime - margin));
+        Ok(token)
+    }
+}
+
+/// A provider's "next page" link, followed only on the origin the listing started on: the
+/// call carries the account's token, which must never reach another host.
+pub fn next_link(base: &Url, link: &str) -> Result<Url, ConnectorError> {
+    let next = base.join(link).map_err(|err| {
+        ConnectorError::Unavailable(format!("an unreadable next-page link: {err}"))
+    })?;
+    if next.origin() == base.origin() {
+        Ok(next)
+    } else {
+        Err(ConnectorError::Misconfigured(format!(
+            "a next-page link points to another host ({}); not followed",
+            next.host_str().unwrap_or("?")
+        )))
+    }
+}
+
+/// Lowercase hexadecimal, as signatures and digests are written.
+#[must_use]
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut out, byte| {
+        let _ = write!(out, "{byte:02x}");
+        out
+    })
+}
+
+/// A provider's default base URL, or the account's override once the outbound policy allows
+/// it (sovereign clouds, private endpoints, emulators).
+pub fn base_url(outbound: &Outbound, given: Option<&str>, default: &str) -> Result<Url, String> {
+    let mut url = match given {
+        Some(raw) => outbound.check_url(raw).map_err(|err| err.to_string())?,
+        None => Url::parse(default).map_err(|err| err.to_string())?,
+    };
+    // A base: relative paths join below it, not beside its last segment.
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
 }
