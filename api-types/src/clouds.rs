@@ -98,6 +98,23 @@ pub struct AzureSettings {
     /// `https://management.azure.com`.
     #[serde(default)]
     pub resource_manager_url: Option<String>,
+    /// The Blob container Cost Management exports land in; the service principal needs the
+    /// Storage Blob Data Reader role on it.
+    #[serde(default)]
+    pub bill_export: Option<AzureBillExport>,
+}
+
+/// Where an Azure cost export (Cost Management → Exports) is written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AzureBillExport {
+    /// The storage account's Blob endpoint, e.g. `https://acmebilling.blob.core.windows.net`.
+    pub storage_url: String,
+    pub container: String,
+    /// Only blobs whose name starts with this are read (the export's directory; "" for all).
+    #[serde(default)]
+    pub prefix: String,
 }
 
 /// How to reach Google Cloud projects through a service account. Nothing here is secret.
@@ -113,6 +130,25 @@ pub struct GcpSettings {
     /// emulators). The token endpoint is the key's `token_uri`.
     #[serde(default)]
     pub endpoint_url: Option<String>,
+    /// The Cloud Storage bucket bill files land in (billing export rows or FOCUS files
+    /// exported from BigQuery); the service account needs Storage Object Viewer on it.
+    #[serde(default)]
+    pub bill_export: Option<GcsBillExport>,
+}
+
+/// Where Google Cloud bill files are written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GcsBillExport {
+    pub bucket: String,
+    /// Only objects whose name starts with this are read ("" for the whole bucket).
+    #[serde(default)]
+    pub prefix: String,
+    /// Another Cloud Storage endpoint than `https://storage.googleapis.com` (Private Service
+    /// Connect, emulators).
+    #[serde(default)]
+    pub storage_url: Option<String>,
 }
 
 /// How to reach an Alibaba Cloud account. Nothing here is secret.

@@ -102,6 +102,10 @@ pub struct OutboundConfig {
     /// Deadline of one call, connection included.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// A PEM file of certificate authorities trusted beside the public ones (a private CA of
+    /// private endpoints, a TLS-inspecting proxy).
+    #[serde(default)]
+    pub extra_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -274,6 +278,7 @@ impl Default for Config {
                 allow_http: false,
                 allow_private_networks: false,
                 timeout: Duration::from_secs(10),
+                extra_ca_file: None,
             },
             secrets: SecretsConfig::default(),
             clouds: CloudsConfig {
@@ -397,6 +402,8 @@ impl Config {
         if self.auth.session_idle_timeout.is_zero() || self.auth.access_token_lifetime.is_zero() {
             return fail("auth.session_idle_timeout and auth.access_token_lifetime must be greater than zero".into());
         }
+        crate::http::outbound::extra_authorities(&self.outbound)
+            .map_err(|err| ConfigError(format!("outbound.extra_ca_file: {err}")))?;
         self.mail.sender()?;
         if let Some(url) = &self.mail.smtp_url {
             crate::mail::Mailer::transport(url)?;
@@ -655,6 +662,19 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn an_extra_ca_file_must_hold_a_certificate() {
+        let mut config = Config::default();
+        config.outbound.extra_ca_file = Some(PathBuf::from("/nonexistent/ca.pem"));
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("outbound.extra_ca_file: cannot read"), "{err}");
+        let not_pem = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(not_pem.path(), "not a certificate").unwrap();
+        config.outbound.extra_ca_file = Some(not_pem.path().to_owned());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("holds no PEM certificate"), "{err}");
     }
 
     #[test]

@@ -64,15 +64,27 @@ ensure_chromium() {
   fi
 }
 
-# The AWS emulator the clouds tests run against (PyPI moto[server]), pinned.
+# The emulators the clouds tests run against (PyPI), pinned: moto for AWS, and
+# gcp-storage-emulator for the Cloud Storage bill-export pull.
+pip_install() { # PACKAGE==VERSION
+  if ! command -v pip3 >/dev/null 2>&1 && ! command -v pip >/dev/null 2>&1; then
+    apt_install python3-pip
+  fi
+  local pip; pip=$(command -v pip3 || command -v pip)
+  "$pip" install --quiet "$1" >&2 2>/dev/null \
+    || "$pip" install --quiet --break-system-packages "$1" >&2
+}
+
 ensure_moto() {
   if ! command -v moto_server >/dev/null 2>&1; then
     say "installing the moto AWS emulator (PyPI moto[server])"
-    if ! command -v pip3 >/dev/null 2>&1 && ! command -v pip >/dev/null 2>&1; then
-      apt_install python3-pip
-    fi
-    local pip; pip=$(command -v pip3 || command -v pip)
-    "$pip" install --quiet 'moto[server]==5.2.1' >&2 2>/dev/null \
-      || "$pip" install --quiet --break-system-packages 'moto[server]==5.2.1' >&2
+    pip_install 'moto[server]==5.2.1'
+  fi
+}
+
+ensure_gcs_emulator() {
+  if ! command -v gcp-storage-emulator >/dev/null 2>&1; then
+    say "installing the Cloud Storage emulator (PyPI gcp-storage-emulator)"
+    pip_install 'gcp-storage-emulator==2026.7.19'
   fi
 }

@@ -16,6 +16,7 @@ mod cost_json;
 mod cost_parquet;
 mod errors;
 mod events;
+mod export_pulls;
 mod forecast;
 mod frontend;
 mod isolation;

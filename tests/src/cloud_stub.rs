@@ -349,7 +349,11 @@ async fn azure_token(
         );
     }
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-    if field("grant_type") != "client_credentials" || field("scope") != format!("{url}/.default") {
+    // Resource Manager's scope, or Blob storage's (the bill export pull).
+    let storage = field("scope") == "https://storage.azure.com/.default";
+    if field("grant_type") != "client_credentials"
+        || !(storage || field("scope") == format!("{url}/.default"))
+    {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
@@ -384,7 +388,12 @@ async fn azure_token(
             ),
         );
     }
-    let token = issue(&inner, "azure");
+    // A storage token is for Azurite: shaped like Entra ID's, which is what it checks.
+    let token = if storage {
+        crate::object_stores::storage_token()
+    } else {
+        issue(&inner, "azure")
+    };
     axum::Json(json!({ "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token }))
         .into_response()
 }

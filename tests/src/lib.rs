@@ -7,6 +7,7 @@
 
 pub mod cloud_stub;
 pub mod kube_stub;
+pub mod object_stores;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -684,38 +685,51 @@ pub struct Moto {
 
 static MOTO: OnceCell<Moto> = OnceCell::const_new();
 
-// The shell outlives the tests on purpose: it stops the emulator once this binary is gone.
-#[allow(clippy::zombie_processes)]
 pub async fn moto() -> &'static Moto {
     MOTO.get_or_init(|| async {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let script = format!(
-            "moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & server=$!; \
-             while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $server",
-            parent = std::process::id()
-        );
-        std::process::Command::new("sh")
-            .args(["-c", &script])
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .expect("moto_server runs (pip install 'moto[server]')");
+        let port = free_port();
         let endpoint = format!("http://127.0.0.1:{port}");
-        for _ in 0..300 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Moto { endpoint };
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("moto_server did not start on port {port}");
+        start_watched(&format!("moto_server -H 127.0.0.1 -p {port}"), port).await;
+        Moto { endpoint }
     })
     .await
+}
+
+/// A port nobody listens on now.
+#[must_use]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `command` (a server of this test binary: an emulator) in the background, stopped by
+/// a watchdog shell once this binary is gone, and waits until it listens on `port`.
+// The shell outlives the tests on purpose: it stops the server once this binary is gone.
+#[allow(clippy::zombie_processes)]
+pub async fn start_watched(command: &str, port: u16) {
+    let script = format!(
+        "{command} >/dev/null 2>&1 & server=$!; \
+         while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $server",
+        parent = std::process::id()
+    );
+    std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|err| panic!("{command}: {err}"));
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{command} did not start listening on port {port} (scripts/test installs it)");
 }
 
 impl Moto {

@@ -86,10 +86,13 @@ pub fn check<'a>(
                 }
             }
             check_endpoint(outbound, "endpoint_url", aws.endpoint_url.as_deref())?;
-            if let Some(export) = &aws.bill_export
-                && (export.bucket.is_empty() || export.bucket.len() > 63)
-            {
-                return Err(invalid("bill_export.bucket: an S3 bucket name"));
+            if let Some(export) = &aws.bill_export {
+                check_bucket(
+                    "bill_export.bucket",
+                    &export.bucket,
+                    63,
+                    "an S3 bucket name",
+                )?;
             }
         }
         CloudSettings::Azure(azure) => {
@@ -114,6 +117,19 @@ pub fn check<'a>(
                 "resource_manager_url",
                 azure.resource_manager_url.as_deref(),
             )?;
+            if let Some(export) = &azure.bill_export {
+                check_endpoint(
+                    outbound,
+                    "bill_export.storage_url",
+                    Some(&export.storage_url),
+                )?;
+                check_bucket(
+                    "bill_export.container",
+                    &export.container,
+                    63,
+                    "a Blob container name",
+                )?;
+            }
         }
         CloudSettings::Gcp(gcp) => {
             if gcp.project_ids.len() > 100 {
@@ -133,6 +149,19 @@ pub fn check<'a>(
                 )));
             }
             check_endpoint(outbound, "endpoint_url", gcp.endpoint_url.as_deref())?;
+            if let Some(export) = &gcp.bill_export {
+                check_endpoint(
+                    outbound,
+                    "bill_export.storage_url",
+                    export.storage_url.as_deref(),
+                )?;
+                check_bucket(
+                    "bill_export.bucket",
+                    &export.bucket,
+                    222,
+                    "a Cloud Storage bucket name",
+                )?;
+            }
             if let Some(CloudCredentials::GcpServiceAccountKey { key }) = &input.credentials {
                 let key = gcp::ServiceAccountKey::parse(key)
                     .map_err(|why| invalid(format!("credentials: {why}")))?;
@@ -261,6 +290,19 @@ fn check_endpoint(outbound: &Outbound, field: &str, given: Option<&str>) -> Resu
             .map(drop)
             .map_err(|err| invalid(format!("{field}: {err}"))),
         None => Ok(()),
+    }
+}
+
+/// Bucket and container names: lowercase letters, digits, `-`, `.` and `_`, 3 to `max` long.
+fn check_bucket(field: &str, name: &str, max: usize, what: &str) -> Result<(), AppError> {
+    let plausible = (3..=max).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | '_'));
+    if plausible {
+        Ok(())
+    } else {
+        Err(invalid(format!("{field}: {name:?} is not {what}")))
     }
 }
 

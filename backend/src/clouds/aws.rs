@@ -58,8 +58,18 @@ impl ResolveDns for CheckedDns {
 /// The HTTP client every AWS call of this process goes through.
 #[must_use]
 pub fn http_client(outbound: &Outbound) -> SharedHttpClient {
+    let mut trust = tls::TrustStore::default();
+    if !outbound.extra_authorities().is_empty() {
+        trust = trust.with_pem_certificate(outbound.extra_authorities());
+    }
+    // `build` cannot fail in this version (it only moves the parts into place).
+    let context = tls::TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .unwrap_or_default();
     aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .tls_context(context)
         .build_with_resolver(CheckedDns {
             allow_private: outbound.allows_private_networks(),
         })

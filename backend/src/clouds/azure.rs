@@ -10,7 +10,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use nimbus_api_types::clouds::{AzureSettings, ConnectionCheck, ConnectionTest, NodePool};
+use nimbus_api_types::clouds::{
+    AzureBillExport, AzureSettings, ConnectionCheck, ConnectionTest, NodePool,
+};
 use nimbus_api_types::ids::CloudAccountId;
 use oauth2::basic::{BasicClient, BasicErrorResponse};
 use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, TokenResponse, TokenUrl};
@@ -21,7 +23,8 @@ use tokio::sync::mpsc;
 
 use super::breaker::{Breakers, Circuit};
 use super::connector::{
-    ClusterRecord, Connector, ConnectorError, Page, Scope, ScopeKind, VmRecord,
+    BillExportStore, ClusterRecord, Connector, ConnectorError, ExportObject, Page, Scope,
+    ScopeKind, VmRecord,
 };
 use super::rest::{Dialect, Rest, TokenCache, base_url, next_link};
 use crate::config::CloudsConfig;
@@ -31,6 +34,9 @@ const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com/";
 const DEFAULT_RESOURCE_MANAGER: &str = "https://management.azure.com/";
 const CLUSTERS_API: &str = "2024-09-01";
 const VMS_API: &str = "2024-07-01";
+const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
+/// The Blob service version Nimbus speaks (bearer tokens need 2017-11-09 or later).
+const STORAGE_VERSION: &str = "2024-11-04";
 /// How long a signed client assertion is good for.
 const ASSERTION_LIFETIME_SECS: i64 = 600;
 
@@ -57,8 +63,12 @@ pub struct AzureConnector {
     credential: ClientCredential,
     token_url: Url,
     resource_manager: Url,
+    /// The storage account's Blob endpoint of the cost exports, checked by the outbound policy.
+    storage: Option<Url>,
     rest: Rest,
-    token: TokenCache,
+    /// Tokens for Resource Manager, and for Blob storage (the cost exports).
+    management_token: TokenCache,
+    storage_token: TokenCache,
 }
 
 impl AzureConnector {
@@ -87,6 +97,13 @@ impl AzureConnector {
                 account.settings.directory_id
             ))
             .map_err(|err| misconfigured(format!("directory_id: {err}")))?;
+        let storage = match &account.settings.bill_export {
+            Some(export) => Some(
+                base_url(outbound, Some(&export.storage_url), "")
+                    .map_err(|err| misconfigured(format!("bill_export.storage_url: {err}")))?,
+            ),
+            None => None,
+        };
         let client = outbound
             .builder()
             .build()
@@ -97,17 +114,31 @@ impl AzureConnector {
             credential: account.credential,
             token_url,
             resource_manager,
+            storage,
             rest: Rest::new(client, account.id, breakers, limits),
-            token: TokenCache::default(),
+            management_token: TokenCache::default(),
+            storage_token: TokenCache::default(),
         })
     }
 
     /// An access token for Resource Manager, signed in anew when the cached one runs out.
     async fn access_token(&self) -> Result<String, ConnectorError> {
-        self.token.get(|| self.sign_in()).await
+        // Resource Manager's scope: its origin with `/.default`.
+        let scope = format!(
+            "{}/.default",
+            self.resource_manager.as_str().trim_end_matches('/')
+        );
+        self.management_token.get(|| self.sign_in(scope)).await
     }
 
-    async fn sign_in(&self) -> Result<(String, Duration), ConnectorError> {
+    /// An access token for Blob storage (the same audience in every Azure cloud).
+    async fn storage_token(&self) -> Result<String, ConnectorError> {
+        self.storage_token
+            .get(|| self.sign_in(STORAGE_SCOPE.to_owned()))
+            .await
+    }
+
+    async fn sign_in(&self, scope: String) -> Result<(String, Duration), ConnectorError> {
         let token_url = TokenUrl::from_url(self.token_url.clone());
         let mut client = BasicClient::new(ClientId::new(self.client_id.clone()))
             .set_token_uri(token_url)
@@ -115,11 +146,6 @@ impl AzureConnector {
         if let ClientCredential::Secret(secret) = &self.credential {
             client = client.set_client_secret(ClientSecret::new(secret.clone()));
         }
-        // Resource Manager's scope: its origin with `/.default`.
-        let scope = format!(
-            "{}/.default",
-            self.resource_manager.as_str().trim_end_matches('/')
-        );
         let mut request = client
             .exchange_client_credentials()
             .add_scope(oauth2::Scope::new(scope));
@@ -317,6 +343,21 @@ impl Connector for AzureConnector {
                     });
                 }
             }
+            if let Some(export) = &self.settings.bill_export {
+                let listed = self.objects().await.map(drop);
+                checks.push(ConnectionCheck {
+                    action: format!("list the cost exports in container {}", export.container),
+                    ok: listed.is_ok(),
+                    message: listed.err().map(|err| match err {
+                        ConnectorError::Forbidden(_) => format!(
+                            "assign the Storage Blob Data Reader role on container {} to the \
+                             app {}",
+                            export.container, self.client_id
+                        ),
+                        other => other.to_string(),
+                    }),
+                });
+            }
             ConnectionTest {
                 ok: checks.iter().all(|check| check.ok),
                 identity: Some(format!(
@@ -369,6 +410,141 @@ impl Connector for AzureConnector {
         }
         .boxed()
     }
+
+    fn bill_exports(&self) -> Option<&dyn BillExportStore> {
+        self.settings
+            .bill_export
+            .is_some()
+            .then_some(self as &dyn BillExportStore)
+    }
+}
+
+impl AzureConnector {
+    /// The export's container URL, or a blob's below it.
+    fn blob_url(
+        &self,
+        export: &AzureBillExport,
+        blob: Option<&str>,
+    ) -> Result<Url, ConnectorError> {
+        let mut url = self.storage.clone().ok_or_else(|| {
+            ConnectorError::Misconfigured("the account has no bill_export".into())
+        })?;
+        url.path_segments_mut()
+            .map_err(|()| {
+                ConnectorError::Misconfigured("bill_export.storage_url is not a base URL".into())
+            })?
+            .pop_if_empty()
+            .push(&export.container)
+            .extend(blob.into_iter().flat_map(|name| name.split('/')));
+        Ok(url)
+    }
+
+    /// A GET of Blob storage with the storage token.
+    fn blob_request(client: &reqwest::Client, url: &Url, token: &str) -> reqwest::RequestBuilder {
+        client
+            .get(url.clone())
+            .bearer_auth(token)
+            .header("x-ms-version", STORAGE_VERSION)
+    }
+}
+
+impl BillExportStore for AzureConnector {
+    fn objects(&self) -> BoxFuture<'_, Result<Vec<ExportObject>, ConnectorError>> {
+        async move {
+            let Some(export) = &self.settings.bill_export else {
+                return Ok(Vec::new());
+            };
+            let token = self.storage_token().await?;
+            let circuit = self.rest.circuit("blob", &export.container);
+            let mut objects = Vec::new();
+            let mut marker: Option<String> = None;
+            loop {
+                let mut url = self.blob_url(export, None)?;
+                url.query_pairs_mut()
+                    .append_pair("restype", "container")
+                    .append_pair("comp", "list")
+                    .append_pair("prefix", &export.prefix);
+                if let Some(marker) = &marker {
+                    url.query_pairs_mut().append_pair("marker", marker);
+                }
+                let (path, body) = self
+                    .rest
+                    .body(&circuit, Dialect::Http, |client| {
+                        Self::blob_request(client, &url, &token)
+                    })
+                    .await?;
+                let listing: BlobList = std::str::from_utf8(&body)
+                    .map_err(|err| err.to_string())
+                    .and_then(|xml| quick_xml::de::from_str(xml).map_err(|err| err.to_string()))
+                    .map_err(|err| {
+                        ConnectorError::Unavailable(format!(
+                            "{path} answered a listing that does not read: {err}"
+                        ))
+                    })?;
+                objects.extend(listing.blobs.blob.into_iter().map(|blob| ExportObject {
+                    key: blob.name,
+                    etag: blob.properties.etag,
+                }));
+                match listing.next_marker.filter(|next| !next.is_empty()) {
+                    Some(next) => marker = Some(next),
+                    None => return Ok(objects),
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn download<'a>(
+        &'a self,
+        key: &'a str,
+        to: &'a std::path::Path,
+    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        async move {
+            let Some(export) = &self.settings.bill_export else {
+                return Ok(());
+            };
+            let token = self.storage_token().await?;
+            let url = self.blob_url(export, Some(key))?;
+            self.rest
+                .download(
+                    &self.rest.circuit("blob", &export.container),
+                    Dialect::Http,
+                    |client| Self::blob_request(client, &url, &token),
+                    to,
+                )
+                .await
+                .map(drop)
+        }
+        .boxed()
+    }
+}
+
+/// The parts of a List Blobs answer Nimbus reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BlobList {
+    #[serde(default)]
+    blobs: BlobItems,
+    next_marker: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct BlobItems {
+    #[serde(rename = "Blob", default)]
+    blob: Vec<BlobItem>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BlobItem {
+    name: String,
+    properties: BlobProperties,
+}
+
+#[derive(Deserialize)]
+struct BlobProperties {
+    #[serde(rename = "Etag")]
+    etag: String,
 }
 
 /// The HTTP client the `oauth2` crate sends through (a named type: its future must be `Send`

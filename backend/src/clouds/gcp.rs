@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use nimbus_api_types::clouds::{ConnectionCheck, ConnectionTest, GcpSettings, NodePool};
+use nimbus_api_types::clouds::{
+    ConnectionCheck, ConnectionTest, GcpSettings, GcsBillExport, NodePool,
+};
 use nimbus_api_types::ids::CloudAccountId;
 use reqwest::Url;
 use serde::Deserialize;
@@ -16,7 +18,8 @@ use tokio::sync::mpsc;
 
 use super::breaker::Breakers;
 use super::connector::{
-    ClusterRecord, Connector, ConnectorError, Page, Scope, ScopeKind, VmRecord,
+    BillExportStore, ClusterRecord, Connector, ConnectorError, ExportObject, Page, Scope,
+    ScopeKind, VmRecord,
 };
 use super::rest::{Dialect, Rest, TokenCache, base_url};
 use crate::config::CloudsConfig;
@@ -24,6 +27,7 @@ use crate::http::outbound::Outbound;
 
 const CONTAINER_API: &str = "https://container.googleapis.com/";
 const COMPUTE_API: &str = "https://compute.googleapis.com/";
+const STORAGE_API: &str = "https://storage.googleapis.com/";
 /// Reading is all Nimbus does.
 const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform.read-only";
 const ASSERTION_LIFETIME_SECS: i64 = 3600;
@@ -71,6 +75,8 @@ pub struct GcpConnector {
     token_url: Url,
     container: Url,
     compute: Url,
+    /// The Cloud Storage endpoint of the bill export, when the account has one.
+    storage: Option<Url>,
     rest: Rest,
     token: TokenCache,
 }
@@ -95,6 +101,13 @@ impl GcpConnector {
             .map_err(|err| misconfigured(format!("endpoint_url: {err}")))?;
         let compute = base_url(outbound, endpoint, COMPUTE_API)
             .map_err(|err| misconfigured(format!("endpoint_url: {err}")))?;
+        let storage = match &settings.bill_export {
+            Some(export) => Some(
+                base_url(outbound, export.storage_url.as_deref(), STORAGE_API)
+                    .map_err(|err| misconfigured(format!("bill_export.storage_url: {err}")))?,
+            ),
+            None => None,
+        };
         let signing_key = jsonwebtoken::EncodingKey::from_rsa_pem(key.private_key.as_bytes())
             .map_err(|_| misconfigured("the key's private_key is not an RSA key in PEM".into()))?;
         let client = outbound
@@ -108,6 +121,7 @@ impl GcpConnector {
             token_url,
             container,
             compute,
+            storage,
             rest: Rest::new(client, id, breakers, limits),
             token: TokenCache::default(),
         })
@@ -320,6 +334,17 @@ impl Connector for GcpConnector {
                     ),
                 ));
             }
+            if let Some(export) = &self.settings.bill_export {
+                checks.push(check(
+                    format!("list the bill files in bucket {}", export.bucket),
+                    self.objects().await.map(drop),
+                    format!(
+                        "grant {} the Storage Object Viewer role (roles/storage.objectViewer) \
+                         on bucket {}",
+                        self.key.client_email, export.bucket
+                    ),
+                ));
+            }
             ConnectionTest {
                 ok: checks.iter().all(|check| check.ok),
                 identity,
@@ -369,6 +394,114 @@ impl Connector for GcpConnector {
         }
         .boxed()
     }
+
+    fn bill_exports(&self) -> Option<&dyn BillExportStore> {
+        self.settings
+            .bill_export
+            .is_some()
+            .then_some(self as &dyn BillExportStore)
+    }
+}
+
+impl GcpConnector {
+    /// `…/storage/v1/b/BUCKET/o`, or an object's URL below it.
+    fn object_url(
+        &self,
+        export: &GcsBillExport,
+        object: Option<&str>,
+    ) -> Result<Url, ConnectorError> {
+        let mut url = self.storage.clone().ok_or_else(|| {
+            ConnectorError::Misconfigured("the account has no bill_export".into())
+        })?;
+        {
+            let mut path = url.path_segments_mut().map_err(|()| {
+                ConnectorError::Misconfigured("bill_export.storage_url is not a base URL".into())
+            })?;
+            path.pop_if_empty()
+                .extend(["storage", "v1", "b", export.bucket.as_str(), "o"]);
+            // The whole name is one segment: its slashes are encoded.
+            path.extend(object);
+        }
+        Ok(url)
+    }
+}
+
+impl BillExportStore for GcpConnector {
+    fn objects(&self) -> BoxFuture<'_, Result<Vec<ExportObject>, ConnectorError>> {
+        async move {
+            let Some(export) = &self.settings.bill_export else {
+                return Ok(Vec::new());
+            };
+            let mut objects = Vec::new();
+            let mut page_token: Option<String> = None;
+            loop {
+                let mut url = self.object_url(export, None)?;
+                url.query_pairs_mut().append_pair("prefix", &export.prefix);
+                if let Some(token) = &page_token {
+                    url.query_pairs_mut().append_pair("pageToken", token);
+                }
+                let list: ObjectList = self.get(&url, "storage", &export.bucket).await?;
+                objects.extend(list.items.into_iter().map(|object| {
+                    ExportObject {
+                        // A new generation whenever the content is replaced.
+                        etag: object
+                            .generation
+                            .or(object.md5_hash)
+                            .or(object.etag)
+                            .unwrap_or_default(),
+                        key: object.name,
+                    }
+                }));
+                match list.next_page_token.filter(|token| !token.is_empty()) {
+                    Some(token) => page_token = Some(token),
+                    None => return Ok(objects),
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn download<'a>(
+        &'a self,
+        key: &'a str,
+        to: &'a std::path::Path,
+    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        async move {
+            let Some(export) = &self.settings.bill_export else {
+                return Ok(());
+            };
+            let token = self.access_token().await?;
+            let mut url = self.object_url(export, Some(key))?;
+            url.query_pairs_mut().append_pair("alt", "media");
+            self.rest
+                .download(
+                    &self.rest.circuit("storage", &export.bucket),
+                    Dialect::Google,
+                    |client| client.get(url.clone()).bearer_auth(&token),
+                    to,
+                )
+                .await
+                .map(drop)
+        }
+        .boxed()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ObjectList {
+    #[serde(default)]
+    items: Vec<StoredObject>,
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredObject {
+    name: String,
+    generation: Option<String>,
+    md5_hash: Option<String>,
+    etag: Option<String>,
 }
 
 /// A check of "test connection"; a refusal says which role to grant.

@@ -65,16 +65,13 @@ impl KubernetesConnector {
         let server = outbound
             .check_url(raw)
             .map_err(|err| misconfigured(format!("api_server: {err}")))?;
-        let mut builder = outbound.builder();
-        if let Some(pem) = &account.settings.ca_certificate {
-            let authorities = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-                .map_err(|_| misconfigured("ca_certificate is not a PEM certificate".into()))?;
-            // The cluster's own authority only: a public CA cannot vouch for it.
-            builder = builder.tls_built_in_root_certs(false);
-            for authority in authorities {
-                builder = builder.add_root_certificate(authority);
-            }
-        }
+        // The cluster's own authority only: a public CA cannot vouch for it.
+        let mut builder = match &account.settings.ca_certificate {
+            Some(pem) => outbound
+                .builder_trusting_only(pem.as_bytes())
+                .map_err(|_| misconfigured("ca_certificate is not a PEM certificate".into()))?,
+            None => outbound.builder(),
+        };
         let token = match account.auth {
             ClientAuth::Token(token) => Some(token),
             ClientAuth::Certificate { certificate, key } => {

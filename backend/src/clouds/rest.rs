@@ -5,12 +5,14 @@
 //! (account, service, region). Messages name the path, never the query (signatures live
 //! there) or a header.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nimbus_api_types::ids::CloudAccountId;
 use reqwest::{RequestBuilder, Response, StatusCode, Url};
 use serde::de::DeserializeOwned;
+use tokio::io::AsyncWriteExt;
 
 use super::breaker::{Breakers, Circuit};
 use super::connector::ConnectorError;
@@ -151,25 +153,25 @@ impl Rest {
         dialect: Dialect,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<T, ConnectorError> {
+        let (path, body) = self.body(circuit, dialect, build).await?;
+        serde_json::from_slice(&body).map_err(|err| {
+            ConnectorError::Unavailable(format!("{path} answered something unreadable: {err}"))
+        })
+    }
+
+    /// Sends the request like [`Rest::json`] and returns the path and the successful answer's
+    /// body as it came (XML, text).
+    pub async fn body(
+        &self,
+        circuit: &Circuit,
+        dialect: Dialect,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<(String, Vec<u8>), ConnectorError> {
         let answer = self.send(circuit, dialect, build).await?;
-        let said = || quote(&answer.body);
-        let (path, status) = (&answer.path, answer.status);
-        match dialect.verdict(status, &answer.body) {
-            Verdict::Done => serde_json::from_slice(&answer.body).map_err(|err| {
-                ConnectorError::Unavailable(format!("{path} answered something unreadable: {err}"))
-            }),
-            Verdict::Rejected => Err(ConnectorError::Rejected(format!(
-                "the credential was refused ({status}){}",
-                said()
-            ))),
-            Verdict::Forbidden => Err(ConnectorError::Forbidden(format!(
-                "{path}: permission denied{}",
-                said()
-            ))),
-            Verdict::Retry | Verdict::Misconfigured => Err(ConnectorError::Misconfigured(format!(
-                "{path} answered {status}{}",
-                said()
-            ))),
+        if answer.status.is_success() {
+            Ok((answer.path, answer.body))
+        } else {
+            Err(refusal(&answer, dialect))
         }
     }
 
@@ -181,6 +183,71 @@ impl Rest {
         dialect: Dialect,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Answer, ConnectorError> {
+        match self
+            .guarded(circuit, self.call(dialect, build, false))
+            .await?
+        {
+            Received::Read(answer) => Ok(answer),
+            // Not asked for: a successful answer is read whole unless streaming was asked.
+            Received::Streaming(response) => Err(ConnectorError::Misconfigured(format!(
+                "{} answered a stream",
+                response.url().path()
+            ))),
+        }
+    }
+
+    /// Sends the request like [`Rest::send`] and streams a successful answer's body into the
+    /// file `to` (an object of any size never sits in memory); each chunk must arrive within
+    /// the call deadline. Returns the bytes written.
+    pub async fn download(
+        &self,
+        circuit: &Circuit,
+        dialect: Dialect,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+        to: &Path,
+    ) -> Result<u64, ConnectorError> {
+        let mut response = match self
+            .guarded(circuit, self.call(dialect, build, true))
+            .await?
+        {
+            Received::Streaming(response) => response,
+            Received::Read(answer) => return Err(refusal(&answer, dialect)),
+        };
+        let path = response.url().path().to_owned();
+        let unsaved = |err: std::io::Error| {
+            ConnectorError::Unavailable(format!("{path} was not saved: {err}"))
+        };
+        let mut file = tokio::fs::File::create(to).await.map_err(unsaved)?;
+        let mut written = 0;
+        loop {
+            let chunk = match tokio::time::timeout(self.call_timeout, response.chunk()).await {
+                Err(_) => {
+                    return Err(ConnectorError::Unavailable(format!(
+                        "{path} stalled after {written} bytes"
+                    )));
+                }
+                Ok(Err(err)) => {
+                    return Err(ConnectorError::Unavailable(format!(
+                        "{path}: {}",
+                        describe(&err.without_url())
+                    )));
+                }
+                Ok(Ok(None)) => break,
+                Ok(Ok(Some(chunk))) => chunk,
+            };
+            file.write_all(&chunk).await.map_err(unsaved)?;
+            written += chunk.len() as u64;
+        }
+        file.flush().await.map_err(unsaved)?;
+        Ok(written)
+    }
+
+    /// Runs `call` unless the circuit is open, and records how it went.
+    async fn guarded<T>(
+        &self,
+        circuit: &Circuit,
+        call: impl Future<Output = Result<T, ConnectorError>>,
+    ) -> Result<T, ConnectorError> {
         if let Err(wait) = self.breakers.check(circuit) {
             return Err(ConnectorError::Unavailable(format!(
                 "{} calls are paused for {}s after repeated failures",
@@ -188,17 +255,19 @@ impl Rest {
                 wait.as_secs().max(1)
             )));
         }
-        let result = self.call(dialect, build).await;
+        let result = call.await;
         let transient = matches!(result, Err(ConnectorError::Unavailable(_)));
         self.breakers.record(circuit, !transient);
         result
     }
 
+    /// One call with its retries. A successful answer is left unread when `stream_success`.
     async fn call(
         &self,
         dialect: Dialect,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
-    ) -> Result<Answer, ConnectorError> {
+        stream_success: bool,
+    ) -> Result<Received, ConnectorError> {
         let deadline = Instant::now() + self.call_timeout;
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
@@ -212,6 +281,9 @@ impl Rest {
                 match tokio::time::timeout(left, self.client.execute(request)).await {
                     Err(_) => (format!("{path} did not answer in time"), None),
                     Ok(Err(err)) => (format!("{path}: {}", describe(&err.without_url())), None),
+                    Ok(Ok(response)) if stream_success && response.status().is_success() => {
+                        return Ok(Received::Streaming(response));
+                    }
                     Ok(Ok(response)) => {
                         let status = response.status();
                         let headers = response.headers().clone();
@@ -219,12 +291,12 @@ impl Rest {
                             Err(why) => (format!("{path}: {why}"), None),
                             Ok(body) => {
                                 if !matches!(dialect.verdict(status, &body), Verdict::Retry) {
-                                    return Ok(Answer {
+                                    return Ok(Received::Read(Answer {
                                         path,
                                         status,
                                         headers,
                                         body,
-                                    });
+                                    }));
                                 }
                                 let said = quote(&body);
                                 (
@@ -244,6 +316,28 @@ impl Rest {
             }
             tokio::time::sleep(wait).await;
             attempt += 1;
+        }
+    }
+}
+
+/// What one call brought back.
+enum Received {
+    /// A successful answer whose body is still to be read.
+    Streaming(Response),
+    /// Any other answer, read whole.
+    Read(Answer),
+}
+
+/// What an unsuccessful answer means for the sync, in the provider's words.
+fn refusal(answer: &Answer, dialect: Dialect) -> ConnectorError {
+    let (path, status, said) = (&answer.path, answer.status, quote(&answer.body));
+    match dialect.verdict(status, &answer.body) {
+        Verdict::Rejected => {
+            ConnectorError::Rejected(format!("the credential was refused ({status}){said}"))
+        }
+        Verdict::Forbidden => ConnectorError::Forbidden(format!("{path}: permission denied{said}")),
+        Verdict::Done | Verdict::Retry | Verdict::Misconfigured => {
+            ConnectorError::Misconfigured(format!("{path} answered {status}{said}"))
         }
     }
 }

@@ -92,6 +92,14 @@ impl Resolve for CheckedResolver {
     }
 }
 
+/// `builder` also trusting the authorities of a PEM bundle (checked when it was read).
+fn trusting(builder: reqwest::ClientBuilder, pem: &[u8]) -> reqwest::ClientBuilder {
+    reqwest::Certificate::from_pem_bundle(pem)
+        .unwrap_or_default()
+        .into_iter()
+        .fold(builder, reqwest::ClientBuilder::add_root_certificate)
+}
+
 /// No redirects, no proxies, `https://` unless allowed, names resolved by [`resolve_checked`].
 fn policy_builder(allow_http: bool, allow_private_networks: bool) -> reqwest::ClientBuilder {
     Client::builder()
@@ -104,32 +112,81 @@ fn policy_builder(allow_http: bool, allow_private_networks: bool) -> reqwest::Cl
         }))
 }
 
+/// The authorities of `outbound.extra_ca_file`, PEM as read (empty without one).
+pub fn extra_authorities(config: &OutboundConfig) -> Result<Vec<u8>, OutboundError> {
+    let Some(path) = &config.extra_ca_file else {
+        return Ok(Vec::new());
+    };
+    let pem = std::fs::read(path)
+        .map_err(|err| OutboundError::Refused(format!("cannot read {}: {err}", path.display())))?;
+    match reqwest::Certificate::from_pem_bundle(&pem) {
+        Ok(found) if !found.is_empty() => Ok(pem),
+        _ => Err(OutboundError::Refused(format!(
+            "{} holds no PEM certificate",
+            path.display()
+        ))),
+    }
+}
+
 /// A client and the policy it enforces.
 #[derive(Clone)]
 pub struct Outbound {
     client: Client,
     allow_http: bool,
     allow_private_networks: bool,
+    /// `outbound.extra_ca_file` as read, trusted beside the public authorities.
+    extra_authorities: Arc<Vec<u8>>,
 }
 
 impl Outbound {
     pub fn new(config: &OutboundConfig) -> Result<Self, OutboundError> {
-        let client = policy_builder(config.allow_http, config.allow_private_networks)
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .build()
-            .map_err(|err| OutboundError::Failed(err.to_string()))?;
+        let extra_authorities = Arc::new(extra_authorities(config)?);
+        let client = trusting(
+            policy_builder(config.allow_http, config.allow_private_networks),
+            &extra_authorities,
+        )
+        .timeout(config.timeout)
+        .connect_timeout(config.timeout)
+        .build()
+        .map_err(|err| OutboundError::Failed(err.to_string()))?;
         Ok(Self {
             client,
             allow_http: config.allow_http,
             allow_private_networks: config.allow_private_networks,
+            extra_authorities,
         })
     }
 
-    /// A builder with this policy, for a client that needs more (an account's own CA or
-    /// client certificate); the caller sets the overall timeout.
+    /// A builder with this policy and trust, for a client that needs more (a client
+    /// certificate, its own deadline); the caller sets the overall timeout.
     pub fn builder(&self) -> reqwest::ClientBuilder {
-        policy_builder(self.allow_http, self.allow_private_networks)
+        trusting(
+            policy_builder(self.allow_http, self.allow_private_networks),
+            &self.extra_authorities,
+        )
+    }
+
+    /// A builder with this policy trusting `authorities` (PEM) alone: a server with its own
+    /// CA, which no public or operator-added authority may vouch for.
+    pub fn builder_trusting_only(
+        &self,
+        authorities: &[u8],
+    ) -> Result<reqwest::ClientBuilder, OutboundError> {
+        let certificates = reqwest::Certificate::from_pem_bundle(authorities)
+            .ok()
+            .filter(|found| !found.is_empty())
+            .ok_or_else(|| OutboundError::Refused("not a PEM certificate".into()))?;
+        Ok(certificates.into_iter().fold(
+            policy_builder(self.allow_http, self.allow_private_networks)
+                .tls_built_in_root_certs(false),
+            reqwest::ClientBuilder::add_root_certificate,
+        ))
+    }
+
+    /// The operator-added authorities (PEM), for clients not built on reqwest (the AWS SDK's).
+    #[must_use]
+    pub fn extra_authorities(&self) -> &[u8] {
+        &self.extra_authorities
     }
 
     /// Whether non-public addresses may be reached (resolvers of other clients follow it).
@@ -219,6 +276,7 @@ mod tests {
             allow_http,
             allow_private_networks,
             timeout: std::time::Duration::from_secs(2),
+            extra_ca_file: None,
         })
         .unwrap()
     }
