@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{
-    CloudAccountId, ClusterId, NamespaceId, NodeId, ProjectId, SyncJobId, VmId, WorkloadId,
+    AppRuleId, CloudAccountId, ClusterId, NamespaceId, NodeId, ProjectId, SyncJobId, VmId,
+    WorkloadId,
 };
 
 /// A cloud Nimbus can connect to.
@@ -682,6 +683,59 @@ pub struct AppCost {
     pub currency: String,
     /// Effective cost (FOCUS `EffectiveCost`).
     pub effective_cost: rust_decimal::Decimal,
+}
+
+/// A rule that names the app of the workloads it matches, tried in priority order (lowest
+/// first) before their labels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct AppRule {
+    pub id: AppRuleId,
+    pub app: String,
+    pub priority: i32,
+    #[serde(rename = "match")]
+    pub matches: AppRuleMatch,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a caller may set of an app rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AppRuleInput {
+    /// The app the matching workloads belong to, e.g. `checkout`.
+    pub app: String,
+    /// Unique in the tenant, 1 to 10000; lower is tried first.
+    pub priority: i32,
+    #[serde(rename = "match")]
+    pub matches: AppRuleMatch,
+}
+
+/// The conditions of an app rule: at least one; every one given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AppRuleMatch {
+    /// Only workloads of this cluster.
+    #[serde(default)]
+    pub cluster_id: Option<ClusterId>,
+    /// The namespace, `*` and `?` as wildcards, e.g. `billing-*`.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// The workload's name, `*` and `?` as wildcards.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A label the workload carries with exactly this value.
+    #[serde(default)]
+    pub label: Option<LabelMatch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LabelMatch {
+    pub key: String,
+    pub value: String,
 }
 
 /// The workloads of every cluster and cloud that share an application identity.

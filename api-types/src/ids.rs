@@ -47,4 +47,5 @@ typed_id! {
     NodeId: "A node of a Kubernetes cluster.",
     NamespaceId: "A namespace of a Kubernetes cluster.",
     WorkloadId: "A Deployment, StatefulSet, DaemonSet, Job or CronJob.",
+    AppRuleId: "A rule that names the app of the workloads it matches.",
 }

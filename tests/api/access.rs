@@ -194,6 +194,16 @@ async fn objects_of_b(
         .await,
         "/id",
     );
+    let app_rule = created(
+        app.call(
+            &owner.token,
+            Method::POST,
+            "/api/v1/app-rules",
+            Some(valid_body("app-rules", &project).unwrap()),
+        )
+        .await,
+        "/id",
+    );
     let cloud_account = created(
         app.call(
             &owner.token,
@@ -254,6 +264,7 @@ async fn objects_of_b(
         ("cost/imports", import),
         ("cost/allocation-rules", rule),
         ("budgets", budget),
+        ("app-rules", app_rule),
         ("notifications", notification.to_string()),
         ("anomalies", anomaly.to_string()),
         ("cloud-accounts", cloud_account),
@@ -273,6 +284,7 @@ async fn snapshot(app: &TestApp, owner: &Actor) -> Vec<Value> {
         "/api/v1/api-tokens",
         "/api/v1/cost/allocation-rules",
         "/api/v1/budgets",
+        "/api/v1/app-rules",
         "/api/v1/notifications",
         "/api/v1/anomalies",
         "/api/v1/cloud-accounts",
@@ -306,6 +318,7 @@ fn valid_body(collection: &str, project: &str) -> Option<Value> {
         "cost/allocation-rules" => json!({"name": "b-rule", "priority": 1,
             "match": {"field": "sub_account", "value": "b"},
             "target": {"kind": "project", "project_id": project}}),
+        "app-rules" => json!({"app": "b-app", "priority": 1, "match": {"namespace": "b-*"}}),
         "cloud-accounts" => json!({"name": "b-cloud",
             "settings": {"provider": "aws", "regions": ["eu-west-1"],
                          "endpoint_url": "https://aws.example.com"},

@@ -3,6 +3,7 @@
 mod access;
 mod allocation;
 mod anomalies;
+mod app_rules;
 mod audit;
 mod auth;
 mod bills;

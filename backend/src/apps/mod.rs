@@ -1,8 +1,10 @@
 //! Apps: the workloads of every cluster and cloud that share an application identity (the
-//! `app.kubernetes.io/part-of`, `app.kubernetes.io/name` or `app` label, read at sync), with
+//! first of the tenant's app rules that matches — `rules.rs` —, else the
+//! `app.kubernetes.io/part-of`, `app.kubernetes.io/name` or `app` label read at sync), with
 //! their replica health and — from bills tagged with the app — their cost.
 
 mod repo;
+pub mod rules;
 
 use axum::extract::State;
 use chrono::{Datelike, NaiveDate, Utc};
@@ -22,7 +24,10 @@ use crate::http::paging::PageQuery;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(rules::list, rules::create))
+        .routes(routes!(rules::replace, rules::delete))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

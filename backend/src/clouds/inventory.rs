@@ -228,11 +228,16 @@ async fn store_workloads(
     scope: &str,
     workloads: &[WorkloadRecord],
 ) -> Result<u64, AppError> {
+    // Apps come from the tenant's app rules as they stand: none may change meanwhile.
+    crate::apps::rules::lock(&mut *conn, tenant, false).await?;
     Ok(sqlx::query!(
         "INSERT INTO workloads (id, tenant_id, account_id, cluster_id, scope, kind, namespace, name,
-                                replicas_desired, replicas_ready, images, app, labels, seen_by)
+                                replicas_desired, replicas_ready, images, app, label_app, labels,
+                                seen_by)
          SELECT gen_random_uuid(), $1, $2, c.id, $3, u.kind, u.namespace, u.name, u.desired,
-                u.ready, ARRAY(SELECT jsonb_array_elements_text(u.images)), u.app, u.labels, $4
+                u.ready, ARRAY(SELECT jsonb_array_elements_text(u.images)),
+                app_of_workload($1, c.id, u.namespace, u.name, u.labels, u.app), u.app, u.labels,
+                $4
          FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::int4[], $10::int4[],
                      $11::jsonb[], $12::text[], $13::jsonb[])
               AS u(cluster, kind, namespace, name, desired, ready, images, app, labels)
@@ -240,7 +245,8 @@ async fn store_workloads(
          ON CONFLICT (cluster_id, kind, namespace, name) DO UPDATE
          SET scope = EXCLUDED.scope, replicas_desired = EXCLUDED.replicas_desired,
              replicas_ready = EXCLUDED.replicas_ready, images = EXCLUDED.images,
-             app = EXCLUDED.app, labels = EXCLUDED.labels, seen_by = EXCLUDED.seen_by,
+             app = EXCLUDED.app, label_app = EXCLUDED.label_app, labels = EXCLUDED.labels,
+             seen_by = EXCLUDED.seen_by,
              last_contact_at = now()",
         tenant.0,
         account.0,
