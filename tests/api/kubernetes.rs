@@ -685,3 +685,64 @@ async fn apps_gather_workloads_across_clusters_with_health_and_tagged_cost() {
         ["shop"]
     );
 }
+
+#[tokio::test]
+async fn a_worker_starts_the_next_queued_sync_as_soon_as_one_finishes() {
+    let mut config = test_config(None);
+    config.outbound.allow_http = true;
+    config.outbound.allow_private_networks = true;
+    // One sync at a time, and a poll interval no test would wait out.
+    config.clouds.workers = 1;
+    config.clouds.poll_interval = Duration::from_secs(300);
+    let app = TestApp::with_config(config).await;
+    let tenant = app.tenant("acme").await;
+    let owner = app.member(tenant, BuiltinRole::Owner).await;
+    let stub = seeded_stub().await;
+    let mut jobs = Vec::new();
+    for n in 0..3 {
+        let created = app
+            .call(
+                &owner.token,
+                Method::POST,
+                "/api/v1/cloud-accounts",
+                Some(json!({
+                    "name": format!("edge-{n}"),
+                    "settings": { "provider": "kubernetes" },
+                    "credentials": { "kind": "kubeconfig", "kubeconfig": stub.kubeconfig(TOKEN_CANARY) },
+                })),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text());
+        let account = created.json()["id"].as_str().unwrap().to_owned();
+        let queued = app
+            .call(
+                &owner.token,
+                Method::POST,
+                &format!("/api/v1/cloud-accounts/{account}/syncs"),
+                None,
+            )
+            .await;
+        assert_eq!(queued.status, 202, "{}", queued.text());
+        jobs.push(queued.json()["id"].as_str().unwrap().to_owned());
+    }
+    let workers = tokio::spawn(nimbus::clouds::sync::run_workers(app.state.clone()));
+    let all_done = async {
+        for job in &jobs {
+            loop {
+                let state = app
+                    .get_ok(&owner, &format!("/api/v1/sync-jobs/{job}"))
+                    .await;
+                if state["state"] == "succeeded" {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let finished = tokio::time::timeout(Duration::from_secs(60), all_done).await;
+    workers.abort();
+    assert!(
+        finished.is_ok(),
+        "the queued syncs waited for the poll interval"
+    );
+}

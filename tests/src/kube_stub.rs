@@ -48,6 +48,8 @@ struct Inner {
     lists: BTreeMap<String, Vec<Value>>,
     faults: BTreeMap<String, Fault>,
     calls: Vec<Call>,
+    /// Items per page: [`PAGE_SIZE`] unless set (a benchmark serves real-sized pages).
+    page_size: Option<usize>,
 }
 
 #[derive(Clone)]
@@ -100,6 +102,11 @@ impl KubeStub {
             url: format!("http://{address}"),
             inner,
         }
+    }
+
+    /// Pages of `size` items (the client's `limit` when smaller), instead of [`PAGE_SIZE`].
+    pub fn set_page_size(&self, size: usize) {
+        self.inner.lock().unwrap().page_size = Some(size);
     }
 
     pub fn set_items(&self, path: &str, items: Vec<Value>) {
@@ -229,8 +236,12 @@ async fn list(
         .and_then(|token| token.strip_prefix("page-"))
         .and_then(|index| index.parse().ok())
         .unwrap_or(0);
-    let (authorized, fault, items) = {
+    let (authorized, fault, items, page_size) = {
         let mut inner = inner.lock().unwrap();
+        let page_size = inner.page_size.map_or(PAGE_SIZE, |size| {
+            let asked = query.get("limit").and_then(|limit| limit.parse().ok());
+            asked.map_or(size, |asked: usize| asked.min(size))
+        });
         inner.calls.push(Call {
             path: path.clone(),
             query: query.clone(),
@@ -250,7 +261,12 @@ async fn list(
             }
             current
         });
-        (authorized, fault, inner.lists.get(&path).cloned())
+        (
+            authorized,
+            fault,
+            inner.lists.get(&path).cloned(),
+            page_size,
+        )
     };
     if !authorized {
         return status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized");
@@ -304,9 +320,9 @@ async fn list(
             "the server could not find the requested resource",
         );
     };
-    let start = page * PAGE_SIZE;
-    let chunk: Vec<Value> = items.iter().skip(start).take(PAGE_SIZE).cloned().collect();
-    let more = start + PAGE_SIZE < items.len();
+    let start = page * page_size;
+    let chunk: Vec<Value> = items.iter().skip(start).take(page_size).cloned().collect();
+    let more = start + page_size < items.len();
     let kind = match path.rsplit('/').next().unwrap_or_default() {
         "nodes" => "NodeList",
         "namespaces" => "NamespaceList",
@@ -319,7 +335,7 @@ async fn list(
     let mut metadata = json!({ "resourceVersion": "123456" });
     if more {
         metadata["continue"] = json!(format!("page-{}", page + 1));
-        metadata["remainingItemCount"] = json!(items.len() - start - PAGE_SIZE);
+        metadata["remainingItemCount"] = json!(items.len() - start - page_size);
     }
     axum::Json(json!({ "kind": kind, "apiVersion": "v1", "metadata": metadata, "items": chunk }))
         .into_response()

@@ -211,6 +211,8 @@ pub async fn run_workers(state: AppState) {
     let slots = Arc::new(Semaphore::new(
         usize::try_from(state.config.clouds.workers).unwrap_or(1),
     ));
+    // A finished sync frees a slot: the next queued job starts at once, not at the next poll.
+    let slot_freed = Arc::new(tokio::sync::Notify::new());
     let mut listener = match sqlx::postgres::PgListener::connect_with(&state.db).await {
         Ok(mut listener) => match listener.listen(WAKE_CHANNEL).await {
             Ok(()) => Some(listener),
@@ -234,10 +236,11 @@ pub async fn run_workers(state: AppState) {
         while let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
             match claim(&state, worker, None).await {
                 Ok(Some(claimed)) => {
-                    let state = state.clone();
+                    let (state, slot_freed) = (state.clone(), Arc::clone(&slot_freed));
                     tokio::spawn(async move {
                         run(&state, claimed, worker, &Quiet).await;
                         drop(slot);
+                        slot_freed.notify_one();
                     });
                 }
                 Ok(None) => break,
@@ -248,13 +251,17 @@ pub async fn run_workers(state: AppState) {
             }
         }
         let pause = state.config.clouds.poll_interval;
-        match listener.as_mut() {
-            Some(listener) => {
-                // Woken by a request, or by the poll interval; a broken listener reconnects
-                // inside `recv`.
-                let _ = tokio::time::timeout(pause, listener.recv()).await;
+        let requested = async {
+            match listener.as_mut() {
+                // A broken listener reconnects inside `recv`.
+                Some(listener) => drop(tokio::time::timeout(pause, listener.recv()).await),
+                None => tokio::time::sleep(pause).await,
             }
-            None => tokio::time::sleep(pause).await,
+        };
+        // Woken by a request, a freed slot, or the poll interval.
+        tokio::select! {
+            () = requested => {}
+            () = slot_freed.notified() => {}
         }
     }
 }
