@@ -86,10 +86,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     drop(ready);
     let mut connected = 0;
-    while let Some(outcome) = all_ready.recv().await {
-        match outcome {
-            Ok(()) => connected += 1,
-            Err(err) => return Err(format!("a socket did not open: {err}").into()),
+    while connected < sockets {
+        match all_ready.recv().await {
+            Some(Ok(())) => connected += 1,
+            Some(Err(err)) => return Err(format!("a socket did not open: {err}").into()),
+            None => return Err("the sockets' tasks ended".into()),
         }
     }
     // Let the server settle (buffers allocated on first use) before reading its memory.

@@ -22,6 +22,9 @@ use crate::state::AppState;
 
 /// The shortest time between two checks of a socket's credential.
 const MIN_RECHECK: Duration = Duration::from_secs(1);
+/// Clients only answer pings and close: a small read buffer (tungstenite's default, 128 KiB a
+/// socket, is most of what 10,000 idle sockets would weigh).
+const READ_BUFFER: usize = 4 * 1024;
 
 /// Live events of the caller's tenant, one JSON `LiveEvent` per text message, only of the
 /// kinds its permissions cover (each kind names its permission). Browsers authenticate with
@@ -44,6 +47,8 @@ pub async fn events(
 ) -> Result<Response, AppError> {
     check_origin(&state.config, &headers)?;
     let credential = credential_headers(&headers);
+    // Events are small and sent one at a time: each is written out at once, not buffered.
+    let upgrade = upgrade.read_buffer_size(READ_BUFFER).write_buffer_size(0);
     Ok(upgrade.on_upgrade(move |socket| {
         stream(socket, state, caller.principal, caller.tenant, credential)
     }))
