@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use nimbus::db::embedded::EmbeddedCluster;
+use nimbus_tests::cloud_stub::{self, CloudStub};
 use nimbus_tests::status_of;
 use sqlx::{Connection, PgConnection};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -455,7 +456,16 @@ async fn no_secret_appears_in_any_response_but_the_one_creating_it_nor_in_the_lo
         .arg(dir.path());
     stdout_line(&run_with_stdin(&mut create_user, &format!("{password}\n")).await);
 
-    let (child, base, log) = spawn_serve_with(dir.path(), &[("RUST_LOG", "debug")]).await;
+    // The clouds' stand-in listens on 127.0.0.1 over plain HTTP.
+    let (child, base, log) = spawn_serve_with(
+        dir.path(),
+        &[
+            ("RUST_LOG", "debug"),
+            ("NIMBUS_OUTBOUND__ALLOW_HTTP", "true"),
+            ("NIMBUS_OUTBOUND__ALLOW_PRIVATE_NETWORKS", "true"),
+        ],
+    )
+    .await;
     let client = reqwest::Client::new();
     let mut bodies: Vec<String> = Vec::new();
     let mut canaries = vec![Canary {
@@ -579,6 +589,107 @@ async fn no_secret_appears_in_any_response_but_the_one_creating_it_nor_in_the_lo
         .await
         .unwrap();
     record(wrong);
+
+    // Cloud credentials: connected, tested and synced by the server's workers; neither the
+    // answers nor the debug log may ever show them (not even the answer that created them).
+    let azure_secret = format!("azure-{}", uuid::Uuid::new_v4().simple());
+    let alibaba_secret = format!("alibaba-{}", uuid::Uuid::new_v4().simple());
+    let stub = CloudStub::start(&azure_secret, &alibaba_secret).await;
+    let key_line = cloud_stub::test_key()
+        .private_pem
+        .lines()
+        .nth(5)
+        .unwrap()
+        .to_owned();
+    for secret in [&azure_secret, &alibaba_secret, &key_line] {
+        canaries.push(Canary {
+            secret: secret.clone(),
+            created_by: usize::MAX,
+        });
+    }
+    let accounts = [
+        serde_json::json!({"name": "azure", "settings": {"provider": "azure",
+            "directory_id": cloud_stub::AZURE_DIRECTORY, "subscription_ids": [cloud_stub::AZURE_SUBSCRIPTION],
+            "authority_url": stub.url, "resource_manager_url": stub.url},
+            "credentials": {"kind": "azure_client_secret", "client_id": cloud_stub::AZURE_CLIENT_ID,
+                            "client_secret": azure_secret}}),
+        serde_json::json!({"name": "alibaba", "settings": {"provider": "alibaba",
+            "regions": [cloud_stub::ALIBABA_REGION], "endpoint_url": stub.url},
+            "credentials": {"kind": "alibaba_access_key", "access_key_id": cloud_stub::ALIBABA_KEY_ID,
+                            "access_key_secret": alibaba_secret}}),
+        serde_json::json!({"name": "gcp", "settings": {"provider": "gcp", "endpoint_url": stub.url},
+            "credentials": {"kind": "gcp_service_account_key", "key": stub.gcp_key_file()}}),
+    ];
+    let mut cloud_paths = vec!["/api/v1/cloud-accounts".to_owned()];
+    for account in accounts {
+        let created = client
+            .post(format!("{base}/api/v1/cloud-accounts"))
+            .bearer_auth(&secret)
+            .json(&account)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let created = created.text().await.unwrap();
+        record(created.clone());
+        let id = serde_json::from_str::<serde_json::Value>(&created).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for action in ["test", "syncs"] {
+            let response = client
+                .post(format!("{base}/api/v1/cloud-accounts/{id}/{action}"))
+                .bearer_auth(&secret)
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success(), "{action}");
+            let body = response.text().await.unwrap();
+            if action == "syncs" {
+                let job = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                cloud_paths.push(format!("/api/v1/sync-jobs/{job}"));
+            }
+            record(body);
+        }
+        cloud_paths.push(format!("/api/v1/cloud-accounts/{id}"));
+        cloud_paths.push(format!("/api/v1/cloud-accounts/{id}/scopes"));
+    }
+    // The server's workers run the three syncs.
+    for path in cloud_paths.iter().filter(|path| path.contains("sync-jobs")) {
+        let mut finished = false;
+        for _ in 0..200 {
+            let job: serde_json::Value = client
+                .get(format!("{base}{path}"))
+                .bearer_auth(&secret)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if job["finished_at"].is_string() {
+                assert_eq!(job["state"], "succeeded", "{job}");
+                finished = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(finished, "{path} did not finish");
+    }
+    for path in &cloud_paths {
+        let response = client
+            .get(format!("{base}{path}"))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{path}");
+        record(response.text().await.unwrap());
+    }
+
     for path in [
         "/api/v1/me",
         "/api/v1/sessions",
