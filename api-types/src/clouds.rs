@@ -21,6 +21,15 @@ pub enum CloudProvider {
 }
 
 impl CloudProvider {
+    /// Every provider.
+    pub const ALL: [Self; 5] = [
+        Self::Aws,
+        Self::Azure,
+        Self::Gcp,
+        Self::Alibaba,
+        Self::Kubernetes,
+    ];
+
     /// The stable wire name, such as `aws`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -36,15 +45,9 @@ impl CloudProvider {
     /// The provider with this wire name.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
-        [
-            Self::Aws,
-            Self::Azure,
-            Self::Gcp,
-            Self::Alibaba,
-            Self::Kubernetes,
-        ]
-        .into_iter()
-        .find(|provider| provider.as_str() == name)
+        Self::ALL
+            .into_iter()
+            .find(|provider| provider.as_str() == name)
     }
 }
 
@@ -499,8 +502,31 @@ pub enum Health {
     Connected,
     /// The last sync of its scope failed; last seen `last_contact_at`.
     Degraded,
-    /// Not seen for more than three sync intervals.
+    /// Not seen for more than three sync intervals, or its account's last sync reached
+    /// nothing.
     Lost,
+}
+
+/// How many clusters of one provider are in each health.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ProviderClusterHealth {
+    pub provider: CloudProvider,
+    pub connected: i64,
+    pub degraded: i64,
+    pub lost: i64,
+}
+
+/// Clusters by health across every cloud, for the overview (counted in the database: the
+/// overview never loads the whole inventory).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ClusterHealthSummary {
+    pub connected: i64,
+    pub degraded: i64,
+    pub lost: i64,
+    /// Providers with at least one cluster, by name.
+    pub by_provider: Vec<ProviderClusterHealth>,
 }
 
 /// A group of like nodes of a managed cluster.

@@ -58,9 +58,9 @@ ensure_sqlx_cli() {
 }
 
 ensure_chromium() {
-  if ! command -v chromium >/dev/null 2>&1; then
-    say "installing Chromium for the browser tests (Debian package chromium)"
-    apt_install chromium
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    say "installing Chromium and ChromeDriver for the browser tests (Debian packages)"
+    apt_install chromium chromium-driver
   fi
 }
 

@@ -88,6 +88,16 @@ async fn a_browser_session_is_a_host_only_secure_cookie_and_unsafe_requests_need
     let me = with_cookie(&app, Method::GET, "/api/v1/me", &cookie, &[], None).await;
     assert_eq!(me.status, 200);
     assert_eq!(me.json()["user"]["email"], owner.email.as_str());
+    // The dashboard gets the token again after a reload; token callers never get one.
+    assert_eq!(me.json()["csrf_token"], csrf.as_str());
+    let by_token = app
+        .call(&owner.token, Method::GET, "/api/v1/me", None)
+        .await;
+    assert!(
+        by_token.json().get("csrf_token").is_none(),
+        "{}",
+        by_token.text()
+    );
 
     let project = Some(json!({"name": "web"}));
     let no_token = with_cookie(

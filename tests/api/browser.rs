@@ -52,12 +52,13 @@ async fn rendered_dom(url: &str) -> String {
 }
 
 #[tokio::test]
-async fn the_webassembly_landing_page_renders_in_chromium_under_the_csp() {
+async fn the_webassembly_app_sends_signed_out_visitors_to_sign_in_under_the_csp() {
     let app = TestApp::with_config(test_config(Some(&built_web_dir()))).await;
     let address = spawn_server(app.router.clone()).await;
     let dom = rendered_dom(&format!("http://{address}/")).await;
     // index.html has an empty body: this text exists only if the wasm app mounted.
     assert!(dom.contains(r#"<main class="landing">"#), "{dom}");
+    assert!(dom.contains(r#"aria-label="Sign in""#), "{dom}");
     assert!(
         dom.contains("Every cloud's clusters, apps and real bills, in one place."),
         "{dom}"

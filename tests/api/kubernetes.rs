@@ -482,6 +482,16 @@ async fn a_cluster_that_stops_answering_is_lost_once_with_an_event_and_a_notific
     let owner = app.member(tenant, BuiltinRole::Owner).await;
     let account = connect(&app, &owner, &stub).await;
     assert_eq!(sync(&app, &owner, &account).await["state"], "succeeded");
+    let by_health = |connected: i64, lost: i64| {
+        json!({
+            "connected": connected, "degraded": 0, "lost": lost,
+            "by_provider": [{ "provider": "kubernetes", "connected": connected, "degraded": 0, "lost": lost }],
+        })
+    };
+    assert_eq!(
+        app.get_ok(&owner, "/api/v1/clusters/health").await,
+        by_health(1, 0)
+    );
 
     let mut events = sqlx::postgres::PgListener::connect_with(&app.state.db)
         .await
@@ -526,6 +536,18 @@ async fn a_cluster_that_stops_answering_is_lost_once_with_an_event_and_a_notific
         "{notifications}"
     );
     assert_eq!(raised[0]["details"]["clusters"], 1);
+    assert_eq!(
+        app.get_ok(&owner, "/api/v1/clusters/health").await,
+        by_health(0, 1),
+        "the overview counts it lost"
+    );
+    let other = app.tenant("other").await;
+    let outsider = app.member(other, BuiltinRole::Owner).await;
+    assert_eq!(
+        app.get_ok(&outsider, "/api/v1/clusters/health").await,
+        json!({ "connected": 0, "degraded": 0, "lost": 0, "by_provider": [] }),
+        "another tenant counts none of them"
+    );
 
     // Still unreachable: no second notification.
     assert_eq!(sync(&app, &owner, &account).await["state"], "failed");
@@ -673,6 +695,11 @@ async fn apps_gather_workloads_across_clusters_with_health_and_tagged_cost() {
     assert_eq!(
         app.get_ok(&owner, "/api/v1/apps?month=2026-09&q=sho").await["items"][0]["cost"],
         json!([])
+    );
+    // Only the apps short of ready replicas.
+    assert_eq!(
+        names(&app.get_ok(&owner, "/api/v1/apps?unhealthy=true").await),
+        ["shop"]
     );
     let page = app.get_ok(&owner, "/api/v1/apps?limit=2").await;
     assert_eq!(names(&page), ["coredns", "grafana"]);

@@ -15,6 +15,7 @@ mod cost;
 mod cost_dimensions;
 mod cost_json;
 mod cost_parquet;
+mod dashboard;
 mod errors;
 mod events;
 mod export_pulls;

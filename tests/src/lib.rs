@@ -5,6 +5,7 @@
 //! this process starts (with the same code as the embedded default) and a watchdog removes when
 //! the process exits, however it exits.
 
+pub mod browser;
 pub mod cloud_stub;
 pub mod kube_stub;
 pub mod object_stores;

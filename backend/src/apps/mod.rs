@@ -40,6 +40,8 @@ pub struct AppQuery {
     pub q: Option<String>,
     /// `YYYY-MM`: the month whose cost is shown (default: the current month, UTC).
     pub month: Option<String>,
+    /// `true`: only apps with a workload short of ready replicas.
+    pub unhealthy: Option<bool>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -80,6 +82,7 @@ pub async fn list(
     let filter = repo::Filter {
         project,
         search: query.q.clone().filter(|text| !text.is_empty()),
+        only_unhealthy: query.unhealthy.unwrap_or(false),
         after: paging.after()?,
         from,
         to,

@@ -11,6 +11,8 @@ use crate::error::AppError;
 pub struct Filter {
     pub project: Option<ProjectId>,
     pub search: Option<String>,
+    /// Only apps with a workload short of ready replicas.
+    pub only_unhealthy: bool,
     /// Resume after this app name.
     pub after: Option<String>,
     pub from: NaiveDate,
@@ -40,6 +42,8 @@ pub async fn list(
                  AND ($3::text IS NULL OR w.app ILIKE $3)
                  AND ($4::text IS NULL OR w.app > $4)
                GROUP BY w.app
+               HAVING NOT $8 OR count(*) FILTER (WHERE coalesce(w.replicas_ready, 0)
+                                                       < coalesce(w.replicas_desired, 0)) > 0
                ORDER BY w.app
                LIMIT $5
            )
@@ -73,6 +77,7 @@ pub async fn list(
         filter.limit,
         filter.from,
         filter.to,
+        filter.only_unhealthy,
     )
     .fetch_all(&mut *conn)
     .await?;

@@ -579,7 +579,8 @@ pub async fn jwks(
     Ok(axum::Json(state.auth.keys(&state.db).await?.jwks()))
 }
 
-/// The caller: its account, current tenant, permissions there and every tenant it belongs to.
+/// The caller: its account, current tenant, permissions there and every tenant it belongs to;
+/// for a browser session also its CSRF token, so the dashboard works again after a reload.
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth",
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The caller", body = Me)))]
@@ -587,7 +588,11 @@ pub async fn me(
     State(state): State<AppState>,
     caller: Authenticated,
 ) -> Result<Json<Me>, AppError> {
-    Ok(Json(users::me(&state, &caller.principal).await?))
+    let mut me = users::me(&state, &caller.principal).await?;
+    if let Credential::Session { id } = caller.principal.credential {
+        me.csrf_token = Some(session::csrf_token(&state.db, id).await?);
+    }
+    Ok(Json(me))
 }
 
 /// Switches the browser session to another tenant the caller belongs to.

@@ -179,6 +179,22 @@ pub async fn revoke_all_of(
     Ok(done.rows_affected())
 }
 
+/// A browser session's CSRF token, handed to the dashboard again after a page reload.
+pub async fn csrf_token(pool: &sqlx::PgPool, session: SessionId) -> Result<String, AppError> {
+    let token = sqlx::query_scalar!(
+        r#"SELECT csrf_token AS "csrf_token!" FROM sessions WHERE id = $1 AND kind = 'browser'"#,
+        session.0
+    )
+    .fetch_optional(pool)
+    .await?;
+    token.ok_or_else(|| {
+        AppError::new(
+            nimbus_api_types::ErrorCode::Unauthenticated,
+            "the session ended",
+        )
+    })
+}
+
 pub async fn switch_tenant(
     conn: &mut PgConnection,
     session: SessionId,

@@ -6,8 +6,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use nimbus_api_types::ErrorCode;
 use nimbus_api_types::clouds::{
-    CloudAccount, CloudAccountInput, CloudProvider, Cluster, ConnectionTest, Namespace, Node,
-    SyncJob, SyncScope, Vm, Workload, WorkloadKind,
+    CloudAccount, CloudAccountInput, CloudProvider, Cluster, ClusterHealthSummary, ConnectionTest,
+    Namespace, Node, SyncJob, SyncScope, Vm, Workload, WorkloadKind,
 };
 use nimbus_api_types::identity::Page;
 use nimbus_api_types::ids::{CloudAccountId, ClusterId, ProjectId, SyncJobId};
@@ -37,6 +37,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(scopes))
         .routes(routes!(sync_job))
         .routes(routes!(clusters))
+        .routes(routes!(cluster_health))
         .routes(routes!(vms))
         .routes(routes!(nodes))
         .routes(routes!(namespaces))
@@ -359,6 +360,30 @@ pub async fn clusters(
             .paging()
             .page(rows, |c| inventory::sort_key(c.id.0, &c.name))?,
     ))
+}
+
+/// Query of `GET /api/v1/clusters/health`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct HealthQuery {
+    pub project_id: Option<ProjectId>,
+}
+
+/// Clusters by health (connected / degraded / lost) per provider, counted by the database.
+#[utoipa::path(get, path = "/api/v1/clusters/health", tag = "inventory", params(HealthQuery),
+    security(("session" = ["inventory:read"]), ("bearer" = ["inventory:read"])),
+    responses((status = 200, description = "Clusters by health", body = ClusterHealthSummary)))]
+pub async fn cluster_health(
+    State(state): State<AppState>,
+    caller: CanInScope<perm::InventoryRead>,
+    Query(query): Query<HealthQuery>,
+) -> Result<Json<ClusterHealthSummary>, AppError> {
+    let project = caller.confine(query.project_id)?;
+    let mut tx = db::begin_for_tenant(&state.db, caller.tenant).await?;
+    let summary = inventory::cluster_health(&mut tx, caller.tenant, project).await?;
+    db::finish_read(tx);
+    Ok(Json(summary))
 }
 
 /// Virtual machines from every cloud, by name. Server-side paged and filtered (`status`

@@ -2,7 +2,8 @@
 //! swept only after its listing completed (DESIGN.md invariant 6), and the paged reads.
 
 use nimbus_api_types::clouds::{
-    CloudProvider, Cluster, Health, Namespace, Node, SyncScope, Vm, Workload, WorkloadKind,
+    CloudProvider, Cluster, ClusterHealthSummary, Health, Namespace, Node, ProviderClusterHealth,
+    SyncScope, Vm, Workload, WorkloadKind,
 };
 use nimbus_api_types::ids::{
     CloudAccountId, ClusterId, NamespaceId, NodeId, ProjectId, SyncJobId, TenantId, VmId,
@@ -419,6 +420,51 @@ fn search_pattern(filter: &Filter) -> Option<String> {
     filter.search.as_deref().map(db::contains_pattern)
 }
 
+/// Clusters by health per provider, with the same health rules as the list.
+pub async fn cluster_health(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    project: Option<ProjectId>,
+) -> Result<ClusterHealthSummary, AppError> {
+    let rows = sqlx::query!(
+        r#"SELECT provider AS "provider!",
+                  count(*) FILTER (WHERE NOT lost AND NOT degraded) AS "connected!",
+                  count(*) FILTER (WHERE NOT lost AND degraded) AS "degraded!",
+                  count(*) FILTER (WHERE lost) AS "lost!"
+           FROM (SELECT a.provider,
+                        (c.last_contact_at < now() - make_interval(secs => 3 * a.sync_interval_seconds)
+                         OR a.status = 'lost') AS lost,
+                        (coalesce(s.stale, false) OR a.status = 'paused') AS degraded
+                 FROM clusters c
+                 JOIN cloud_accounts a ON a.id = c.account_id
+                 LEFT JOIN sync_scopes s ON s.account_id = c.account_id AND s.scope = c.scope
+                 WHERE c.tenant_id = $1 AND ($2::uuid IS NULL OR a.project_id = $2)) c
+           GROUP BY provider
+           ORDER BY provider"#,
+        tenant.0,
+        project.map(|p| p.0),
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let by_provider = rows
+        .into_iter()
+        .map(|row| {
+            Ok(ProviderClusterHealth {
+                provider: provider(&row.provider)?,
+                connected: row.connected,
+                degraded: row.degraded,
+                lost: row.lost,
+            })
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    Ok(ClusterHealthSummary {
+        connected: by_provider.iter().map(|p| p.connected).sum(),
+        degraded: by_provider.iter().map(|p| p.degraded).sum(),
+        lost: by_provider.iter().map(|p| p.lost).sum(),
+        by_provider,
+    })
+}
+
 pub async fn clusters(
     conn: &mut PgConnection,
     tenant: TenantId,
@@ -431,7 +477,8 @@ pub async fn clusters(
                            (SELECT count(*)::int4 FROM nodes n WHERE n.cluster_id = c.id)) AS node_count,
                   c.node_pools, c.labels, a.project_id,
                   c.last_contact_at,
-                  c.last_contact_at < now() - make_interval(secs => 3 * a.sync_interval_seconds) AS "lost!",
+                  (c.last_contact_at < now() - make_interval(secs => 3 * a.sync_interval_seconds)
+                   OR a.status = 'lost') AS "lost!",
                   (coalesce(s.stale, false) OR a.status = 'paused') AS "degraded!"
            FROM clusters c
            JOIN cloud_accounts a ON a.id = c.account_id
@@ -495,7 +542,8 @@ pub async fn vms(
         r#"SELECT v.id, v.account_id, a.provider, v.external_id, v.name, v.region, v.zone,
                   v.instance_type, v.state, v.private_ip, v.labels, a.project_id,
                   v.last_contact_at,
-                  v.last_contact_at < now() - make_interval(secs => 3 * a.sync_interval_seconds) AS "lost!",
+                  (v.last_contact_at < now() - make_interval(secs => 3 * a.sync_interval_seconds)
+                   OR a.status = 'lost') AS "lost!",
                   (coalesce(s.stale, false) OR a.status = 'paused') AS "degraded!"
            FROM vms v
            JOIN cloud_accounts a ON a.id = v.account_id
@@ -556,7 +604,8 @@ pub async fn nodes(
         r#"SELECT n.id, n.cluster_id, c.name AS cluster_name, n.account_id, a.provider, n.name,
                   n.status, n.roles, n.kubelet_version, n.instance_type, n.zone, n.cpu, n.memory,
                   n.labels, n.last_contact_at,
-                  n.last_contact_at < now() - make_interval(secs => 3 * a.sync_interval_seconds) AS "lost!",
+                  (n.last_contact_at < now() - make_interval(secs => 3 * a.sync_interval_seconds)
+                   OR a.status = 'lost') AS "lost!",
                   (coalesce(s.stale, false) OR a.status = 'paused') AS "degraded!"
            FROM nodes n
            JOIN clusters c ON c.id = n.cluster_id
@@ -621,7 +670,8 @@ pub async fn namespaces(
     let rows = sqlx::query!(
         r#"SELECT n.id, n.cluster_id, c.name AS cluster_name, n.account_id, a.provider, n.name,
                   n.status, n.labels, n.last_contact_at,
-                  n.last_contact_at < now() - make_interval(secs => 3 * a.sync_interval_seconds) AS "lost!",
+                  (n.last_contact_at < now() - make_interval(secs => 3 * a.sync_interval_seconds)
+                   OR a.status = 'lost') AS "lost!",
                   (coalesce(s.stale, false) OR a.status = 'paused') AS "degraded!"
            FROM namespaces n
            JOIN clusters c ON c.id = n.cluster_id
@@ -699,7 +749,8 @@ pub async fn workloads(
         r#"SELECT w.id, w.cluster_id, c.name AS cluster_name, w.account_id, a.provider, w.kind,
                   w.namespace, w.name, w.replicas_desired, w.replicas_ready, w.images, w.app,
                   w.labels, a.project_id, w.last_contact_at,
-                  w.last_contact_at < now() - make_interval(secs => 3 * a.sync_interval_seconds) AS "lost!",
+                  (w.last_contact_at < now() - make_interval(secs => 3 * a.sync_interval_seconds)
+                   OR a.status = 'lost') AS "lost!",
                   (coalesce(s.stale, false) OR a.status = 'paused') AS "degraded!"
            FROM workloads w
            JOIN clusters c ON c.id = w.cluster_id

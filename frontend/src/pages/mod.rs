@@ -1,4 +1,13 @@
+pub mod admin;
+pub mod anomalies;
+pub mod apps;
+pub mod budgets;
+pub mod clusters;
+pub mod costs;
+pub mod imports;
 pub mod invitation;
-pub mod landing;
+pub mod overview;
 pub mod reset_password;
 pub mod setup;
+pub mod sign_in;
+pub mod tokens;

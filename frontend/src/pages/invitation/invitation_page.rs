@@ -16,7 +16,9 @@ pub fn InvitationPage() -> impl IntoView {
             display_name: Some(name.get_untracked()),
             password: password.get_untracked(),
         };
-        let tenant: TenantSummary = api::post("/api/v1/invitations/accept", &request).await?;
+        let tenant: TenantSummary = api::post("/api/v1/invitations/accept", &request)
+            .await
+            .map_err(|err| err.to_string())?;
         Ok(format!(
             "You joined {}. Sign in with your e-mail address and password.",
             tenant.name

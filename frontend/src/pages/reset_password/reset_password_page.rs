@@ -13,7 +13,9 @@ pub fn ResetPasswordPage() -> impl IntoView {
             token: api::link_secret(),
             new_password: password.get_untracked(),
         };
-        api::post_no_content("/api/v1/auth/password-reset", &request).await?;
+        api::post_no_content("/api/v1/auth/password-reset", &request)
+            .await
+            .map_err(|err| err.to_string())?;
         Ok(
             "Your password is set, and every other session of yours has ended. Sign in with it."
                 .to_owned(),

@@ -18,7 +18,9 @@ pub fn SetupPage() -> impl IntoView {
             display_name: name.get_untracked(),
             password: password.get_untracked(),
         };
-        let user: User = api::post("/api/v1/auth/setup", &request).await?;
+        let user: User = api::post("/api/v1/auth/setup", &request)
+            .await
+            .map_err(|err| err.to_string())?;
         Ok(format!(
             "{} is now a platform administrator. Sign in with this address and password.",
             user.email

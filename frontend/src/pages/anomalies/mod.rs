@@ -1,0 +1,3 @@
+mod anomalies_page;
+
+pub use anomalies_page::AnomaliesPage;

@@ -1,0 +1,3 @@
+mod budgets_page;
+
+pub use budgets_page::BudgetsPage;

@@ -1,0 +1,3 @@
+mod costs_page;
+
+pub use costs_page::CostsPage;

@@ -1,0 +1,3 @@
+mod imports_page;
+
+pub use imports_page::ImportsPage;

@@ -1,3 +1,0 @@
-mod landing_page;
-
-pub use landing_page::LandingPage;

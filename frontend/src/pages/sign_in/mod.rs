@@ -1,0 +1,3 @@
+mod sign_in_page;
+
+pub use sign_in_page::SignInPage;

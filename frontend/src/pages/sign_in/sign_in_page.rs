@@ -1,0 +1,89 @@
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::components::Redirect;
+use leptos_router::hooks::use_query_map;
+use nimbus_api_types::ErrorCode;
+use nimbus_api_types::identity::{Login, Me};
+
+use crate::api;
+use crate::session::{SessionState, use_session};
+
+/// Sign-in with a local account (and the authenticator code when the account has a second
+/// factor), beside what Nimbus is. Signed-in visitors go straight on.
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    let session = use_session();
+    let query = use_query_map();
+    let email = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let totp = RwSignal::new(String::new());
+    let needs_code = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let on_submit = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        busy.set(true);
+        error.set(None);
+        let login = Login {
+            email: email.get_untracked(),
+            password: password.get_untracked(),
+            tenant: query.with_untracked(|query| query.get("tenant")),
+            totp_code: Some(totp.get_untracked()).filter(|code| !code.is_empty()),
+        };
+        spawn_local(async move {
+            match api::post::<_, Me>("/api/v1/auth/login", &login).await {
+                Ok(me) => session.signed_in(me),
+                Err(err) if err.code == Some(ErrorCode::SecondFactorRequired) => {
+                    needs_code.set(true);
+                    error.set(Some(err.to_string()));
+                }
+                Err(err) => error.set(Some(err.to_string())),
+            }
+            busy.set(false);
+        });
+    };
+    move || {
+        if matches!(session.state.get(), SessionState::SignedIn(_)) {
+            return view! { <Redirect path="/"/> }.into_any();
+        }
+        view! {
+            <main class="landing">
+                <header class="landing__brand">
+                    <span class="landing__logo" aria-hidden="true">"☁"</span>
+                    <h1>"Nimbus"</h1>
+                </header>
+                <p class="landing__pitch">"Every cloud's clusters, apps and real bills, in one place."</p>
+                <form class="form" on:submit=on_submit aria-label="Sign in">
+                    <label>"E-mail address"
+                        <input type="email" name="email" required autocomplete="username"
+                            prop:value=move || email.get()
+                            on:input:target=move |ev| email.set(ev.target().value())/>
+                    </label>
+                    <label>"Password"
+                        <input type="password" name="password" required autocomplete="current-password"
+                            prop:value=move || password.get()
+                            on:input:target=move |ev| password.set(ev.target().value())/>
+                    </label>
+                    {move || needs_code.get().then(|| view! {
+                        <label>"Authenticator code"
+                            <input type="text" name="totp_code" inputmode="numeric" autocomplete="one-time-code"
+                                prop:value=move || totp.get()
+                                on:input:target=move |ev| totp.set(ev.target().value())/>
+                        </label>
+                    })}
+                    <button class="button button--primary" type="submit" disabled=move || busy.get()>"Sign in"</button>
+                </form>
+                {move || error.get().map(|message| view! { <p class="notice notice--error" role="alert">{message}</p> })}
+                <ul class="landing__points">
+                    <li>"Clusters and workloads from AWS, Azure, Google Cloud, Alibaba Cloud and any Kubernetes."</li>
+                    <li>"Invoiced and amortized cost in one FOCUS ledger, allocated to your projects."</li>
+                    <li>"Tenants, roles and an audit log that hold for every cloud."</li>
+                </ul>
+                <nav class="landing__actions" aria-label="More">
+                    <a class="button" href="/api/docs">"API reference"</a>
+                </nav>
+            </main>
+        }
+        .into_any()
+    }
+}
