@@ -12,6 +12,8 @@ use serde::de::DeserializeOwned;
 
 /// The header the server expects the CSRF token in.
 const CSRF_HEADER: &str = "X-CSRF-Token";
+/// The cookie the server hands the token to scripts in.
+const CSRF_COOKIE: &str = "__Host-nimbus_csrf";
 
 thread_local! {
     // The browser runs the app on one thread; the token lives as long as the page.
@@ -98,10 +100,33 @@ pub async fn delete(path: &str) -> Result<(), ApiError> {
     send(csrf(Request::delete(path)).build()).await.map(drop)
 }
 
-/// The session's CSRF token, when signed in through the dashboard.
+/// The session's CSRF token, when signed in through the dashboard: from the sign-in answer, or
+/// after a reload from the cookie the server set beside the session.
 #[must_use]
 pub fn csrf_token() -> Option<String> {
-    CSRF_TOKEN.with(|cell| cell.borrow().clone())
+    CSRF_TOKEN
+        .with(|cell| cell.borrow().clone())
+        .or_else(csrf_cookie)
+}
+
+fn csrf_cookie() -> Option<String> {
+    use wasm_bindgen::JsCast;
+    let cookies = leptos::prelude::document()
+        .dyn_into::<web_sys::HtmlDocument>()
+        .ok()?
+        .cookie()
+        .ok()?;
+    cookie_value(&cookies, CSRF_COOKIE)
+}
+
+/// The value of cookie `name` in a `document.cookie` string.
+fn cookie_value(cookies: &str, name: &str) -> Option<String> {
+    cookies
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+        .filter(|value| !value.is_empty())
 }
 
 fn csrf(request: RequestBuilder) -> RequestBuilder {
@@ -190,4 +215,23 @@ fn sentence(message: &str) -> String {
         text.push('.');
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cookie_value;
+
+    #[test]
+    fn the_csrf_cookie_is_found_among_the_others() {
+        let cookies = "theme=dark; __Host-nimbus_csrf=nimbus_csrf_abc; other=1";
+        assert_eq!(
+            cookie_value(cookies, "__Host-nimbus_csrf").as_deref(),
+            Some("nimbus_csrf_abc")
+        );
+        assert_eq!(
+            cookie_value("__Host-nimbus_csrf=", "__Host-nimbus_csrf"),
+            None
+        );
+        assert_eq!(cookie_value("", "__Host-nimbus_csrf"), None);
+    }
 }

@@ -179,7 +179,13 @@ async fn an_owner_signs_in_sees_the_overview_filters_clusters_opens_an_app_explo
                 )
                 .await;
             assert_eq!(budget.status, 201, "{}", budget.text());
-            sign_in(&browser, &site.owner.email).await;
+            // Signed in from there, the page asked for comes back.
+            browser.fill("input[name=email]", &site.owner.email).await;
+            browser.fill("input[name=password]", PASSWORD).await;
+            browser.click("form[aria-label='Sign in'] button[type=submit]").await;
+            browser.wait_for_text("main h1", "Clusters").await;
+            browser.click("nav a[href='/']").await;
+            browser.wait_for_text("main h1", "Overview").await;
 
             // The overview: the bills' month to date, the budget, clusters by health, the
             // unhealthy app.
@@ -297,7 +303,8 @@ async fn a_budget_alert_arrives_live_and_an_api_token_is_shown_once_and_revoked(
     browser
         .journey("budget_and_token_journey", async {
             sign_in(&browser, &site.owner.email).await;
-            browser.click("nav a[href='/budgets']").await;
+            // A full page load: unsafe requests now take the CSRF token from its cookie.
+            browser.open("/budgets").await;
             browser.find("form[aria-label='New budget']").await;
             // A budget the month's spend has already passed: its thresholds fire at once, and
             // the alert comes over the WebSocket (the page is never reloaded).
@@ -310,6 +317,17 @@ async fn a_budget_alert_arrives_live_and_an_api_token_is_shown_once_and_revoked(
                 .wait_for_text("table[aria-label=Budgets]", "Platform")
                 .await;
             browser.wait_for_text(".toast", "Platform").await;
+            // Edited in place: the form takes the budget's values.
+            browser.click("button[aria-label='Edit Platform']").await;
+            browser.find("form[aria-label='Edit budget']").await;
+            browser.fill("input[name=amount]", "20000").await;
+            browser
+                .click("form[aria-label='Edit budget'] button[type=submit]")
+                .await;
+            browser
+                .wait_for_text("table[aria-label=Budgets]", "$20,000.00")
+                .await;
+            browser.find("form[aria-label='New budget']").await;
 
             // A bill upload through the imports page: the same file again changes nothing.
             browser.click("nav a[href='/costs/imports']").await;

@@ -164,12 +164,15 @@ impl Browser {
     }
 
     /// Runs a journey through the dashboard; when it fails, saves a screenshot named after it
-    /// before the test fails.
+    /// before the test fails. Either way the browser quits (chromedriver would leave it running).
     pub async fn journey(&self, name: &str, steps: impl Future<Output = ()>) {
         let outcome = AssertUnwindSafe(steps).catch_unwind().await;
-        if let Err(panic) = outcome {
+        if outcome.is_err() {
             let path = self.save_screenshot(name).await;
             eprintln!("screenshot of the failed journey: {}", path.display());
+        }
+        let _ = self.client.clone().close().await;
+        if let Err(panic) = outcome {
             std::panic::resume_unwind(panic);
         }
     }

@@ -141,7 +141,8 @@ async fn pick_tenant(
     Ok(Some(tenant.id))
 }
 
-/// Signs in to the dashboard: sets the session cookie and returns the caller with its CSRF token.
+/// Signs in to the dashboard: sets the session cookie and returns the caller with its CSRF token
+/// (also set as a cookie the dashboard's scripts read after a reload).
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Login,
     responses(
         (status = 200, description = "Signed in; `Set-Cookie` carries the session", body = Me),
@@ -195,9 +196,17 @@ pub async fn login(
         project: None,
     };
     let mut me = users::me(&state, &principal).await?;
-    me.csrf_token = Some(started.csrf_token);
     let cookie = session::set_cookie(&started.cookie.plaintext, lifetime)?;
-    Ok(([(header::SET_COOKIE, cookie)], axum::Json(me)).into_response())
+    let csrf_cookie = session::set_csrf_cookie(&started.csrf_token, lifetime)?;
+    me.csrf_token = Some(started.csrf_token);
+    Ok((
+        axum::response::AppendHeaders([
+            (header::SET_COOKIE, cookie),
+            (header::SET_COOKIE, csrf_cookie),
+        ]),
+        axum::Json(me),
+    )
+        .into_response())
 }
 
 /// Signs out: ends the session behind the cookie or access token, and clears the cookie.
@@ -228,7 +237,10 @@ pub async fn logout(
     }
     Ok((
         StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, session::clear_cookie())],
+        axum::response::AppendHeaders([
+            (header::SET_COOKIE, session::clear_cookie()),
+            (header::SET_COOKIE, session::clear_csrf_cookie()),
+        ]),
     )
         .into_response())
 }
@@ -579,8 +591,7 @@ pub async fn jwks(
     Ok(axum::Json(state.auth.keys(&state.db).await?.jwks()))
 }
 
-/// The caller: its account, current tenant, permissions there and every tenant it belongs to;
-/// for a browser session also its CSRF token, so the dashboard works again after a reload.
+/// The caller: its account, current tenant, permissions there and every tenant it belongs to.
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth",
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The caller", body = Me)))]
@@ -588,11 +599,7 @@ pub async fn me(
     State(state): State<AppState>,
     caller: Authenticated,
 ) -> Result<Json<Me>, AppError> {
-    let mut me = users::me(&state, &caller.principal).await?;
-    if let Credential::Session { id } = caller.principal.credential {
-        me.csrf_token = Some(session::csrf_token(&state.db, id).await?);
-    }
-    Ok(Json(me))
+    Ok(Json(users::me(&state, &caller.principal).await?))
 }
 
 /// Switches the browser session to another tenant the caller belongs to.

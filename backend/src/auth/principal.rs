@@ -25,6 +25,8 @@ use crate::state::AppState;
 /// The browser session cookie. `__Host-`: Secure, `Path=/`, no `Domain` — it cannot be set or
 /// shadowed by a sibling subdomain.
 pub const SESSION_COOKIE: &str = "__Host-nimbus_session";
+/// The cookie that hands the session's CSRF token to the dashboard's scripts.
+pub const CSRF_COOKIE: &str = "__Host-nimbus_csrf";
 /// The header the dashboard echoes the session's CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 

@@ -10,7 +10,7 @@ use nimbus_api_types::ids::{SessionId, TenantId, UserId};
 use sqlx::PgConnection;
 
 use super::extract::RequestMeta;
-use super::principal::SESSION_COOKIE;
+use super::principal::{CSRF_COOKIE, SESSION_COOKIE};
 use super::secret::{NewSecret, SecretHash, SecretKind};
 use crate::error::AppError;
 
@@ -179,22 +179,6 @@ pub async fn revoke_all_of(
     Ok(done.rows_affected())
 }
 
-/// A browser session's CSRF token, handed to the dashboard again after a page reload.
-pub async fn csrf_token(pool: &sqlx::PgPool, session: SessionId) -> Result<String, AppError> {
-    let token = sqlx::query_scalar!(
-        r#"SELECT csrf_token AS "csrf_token!" FROM sessions WHERE id = $1 AND kind = 'browser'"#,
-        session.0
-    )
-    .fetch_optional(pool)
-    .await?;
-    token.ok_or_else(|| {
-        AppError::new(
-            nimbus_api_types::ErrorCode::Unauthenticated,
-            "the session ended",
-        )
-    })
-}
-
 pub async fn switch_tenant(
     conn: &mut PgConnection,
     session: SessionId,
@@ -226,4 +210,21 @@ pub fn clear_cookie() -> HeaderValue {
     HeaderValue::from_static(
         "__Host-nimbus_session=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0",
     )
+}
+
+/// `Set-Cookie` carrying the session's CSRF token to the dashboard's scripts, so that a page
+/// reload keeps working without any answer repeating the token: readable by this site's scripts
+/// only (host-only, never sent cross-site), and still compared with the token stored with the
+/// session, never with itself.
+pub fn set_csrf_cookie(token: &str, lifetime: Duration) -> Result<HeaderValue, AppError> {
+    HeaderValue::from_str(&format!(
+        "{CSRF_COOKIE}={token}; Path=/; Secure; SameSite=Strict; Max-Age={}",
+        lifetime.as_secs()
+    ))
+    .map_err(AppError::internal)
+}
+
+#[must_use]
+pub fn clear_csrf_cookie() -> HeaderValue {
+    HeaderValue::from_static("__Host-nimbus_csrf=; Path=/; Secure; SameSite=Strict; Max-Age=0")
 }

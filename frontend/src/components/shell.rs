@@ -35,7 +35,17 @@ pub fn Shell() -> impl IntoView {
     });
     move || match frame.get() {
         Frame::Loading => view! { <Loading/> }.into_any(),
-        Frame::SignedOut => view! { <Redirect path="/sign-in"/> }.into_any(),
+        Frame::SignedOut => {
+            // Back to the page asked for once signed in.
+            let here = window().location();
+            let wanted = format!(
+                "{}{}",
+                here.pathname().unwrap_or_default(),
+                here.search().unwrap_or_default()
+            );
+            let path = format!("/sign-in{}", api::query(&[("next", wanted)]));
+            view! { <Redirect path/> }.into_any()
+        }
         Frame::SignedIn(_) => view! {
             <a class="skip-link" href="#content">"Skip to content"</a>
             <div class="shell">

@@ -105,6 +105,20 @@ pub fn UsersPage() -> impl IntoView {
                     </table>
                     {can_bind.then(|| view! { <BindForm users=users.clone() roles=roles.clone() on_done=bump/> })}
                 </section>
+                <section class="panel">
+                    <h2>"Roles"</h2>
+                    <table class="table" aria-label="Roles">
+                        <thead><tr><th scope="col">"Role"</th><th scope="col">"What it may do"</th></tr></thead>
+                        <tbody>
+                            {roles.iter().map(|role| view! {
+                                <tr>
+                                    <td>{role.name.clone()}{(!role.builtin).then_some(" (custom)")}<br/><small>{role.description.clone()}</small></td>
+                                    <td>{role.permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </section>
             }.into_any()
         })}
         {move || session.can(Permission::UsersManage).then(|| view! { <Invitations/> })}

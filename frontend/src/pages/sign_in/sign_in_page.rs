@@ -44,7 +44,8 @@ pub fn SignInPage() -> impl IntoView {
     };
     move || {
         if matches!(session.state.get(), SessionState::SignedIn(_)) {
-            return view! { <Redirect path="/"/> }.into_any();
+            let path = safe_next(query.with_untracked(|query| query.get("next")).as_deref());
+            return view! { <Redirect path/> }.into_any();
         }
         view! {
             <main class="landing">
@@ -85,5 +86,44 @@ pub fn SignInPage() -> impl IntoView {
             </main>
         }
         .into_any()
+    }
+}
+
+/// Where to go after signing in: `next` when it is a path of this site, else the overview.
+/// Anything that could leave the site (`//host`, `/\host`, `https://…`) is refused.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && !path.contains(['\r', '\n']) =>
+        {
+            path.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_paths_of_this_site_are_followed_after_sign_in() {
+        assert_eq!(
+            safe_next(Some("/clusters?provider=aws")),
+            "/clusters?provider=aws"
+        );
+        for outside in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example/",
+            "evil",
+            "/a\nb",
+        ] {
+            assert_eq!(safe_next(Some(outside)), "/", "{outside}");
+        }
+        assert_eq!(safe_next(None), "/");
     }
 }
