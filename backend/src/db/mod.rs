@@ -149,6 +149,10 @@ pub fn app_pool(owner: PgConnectOptions, config: &DatabaseConfig) -> PgPool {
                 "idle_in_transaction_session_timeout",
                 millis(config.idle_in_transaction_timeout),
             ),
+            // List queries take optional filters as `$n IS NULL OR …`: a cached generic plan
+            // cannot use the index that fits the filters actually given (a million-workload
+            // list by namespace took seconds), so each execution is planned with its values.
+            ("plan_cache_mode", "force_custom_plan".to_owned()),
         ])
         // Bill imports run statements of seconds by design: slow statements are information,
         // `statement_timeout` is the guard.
