@@ -3,3 +3,4 @@
 -- million workloads and a filter matching few rows takes seconds.
 CREATE INDEX workloads_namespace_kind_name_idx ON workloads (tenant_id, namespace, kind, name, id);
 CREATE INDEX workloads_kind_name_idx ON workloads (tenant_id, kind, name, id);
+
