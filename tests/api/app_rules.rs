@@ -24,21 +24,8 @@ async fn synced_cluster(app: &TestApp, owner: &Actor, stub: &KubeStub) -> String
         .await;
     assert_eq!(created.status, 201, "{}", created.text());
     let account = created.json()["id"].as_str().unwrap().to_owned();
-    sync(app, owner, &account).await;
+    app.sync(owner, &account).await;
     account
-}
-
-async fn sync(app: &TestApp, owner: &Actor, account: &str) {
-    let queued = app
-        .call(
-            &owner.token,
-            Method::POST,
-            &format!("/api/v1/cloud-accounts/{account}/syncs"),
-            None,
-        )
-        .await;
-    assert_eq!(queued.status, 202, "{}", queued.text());
-    app.run_queued_syncs().await;
 }
 
 /// App name → its workloads' `namespace/name`, sorted.
@@ -147,7 +134,7 @@ async fn app_rules_group_unlabelled_workloads_override_labels_and_hold_through_s
             kube_stub::cronjob("billing", "tax-export"),
         ],
     );
-    sync(&app, &owner, &account).await;
+    app.sync(&owner, &account).await;
     assert_eq!(
         apps(&app, &owner).await,
         pairs(&[("billing", 3), ("checkout", 1), ("grafana", 1), ("shop", 1)])

@@ -47,27 +47,6 @@ async fn october_total(app: &TestApp, actor: &Actor) -> String {
     report["totals"][0]["amount"].as_str().unwrap().to_owned()
 }
 
-async fn sync(app: &TestApp, actor: &Actor, account: &str) -> Value {
-    let queued = app
-        .call(
-            &actor.token,
-            Method::POST,
-            &format!("/api/v1/cloud-accounts/{account}/syncs"),
-            None,
-        )
-        .await;
-    assert_eq!(queued.status, 202, "{}", queued.text());
-    app.run_queued_syncs().await;
-    app.get_ok(
-        actor,
-        &format!(
-            "/api/v1/sync-jobs/{}",
-            queued.json()["id"].as_str().unwrap()
-        ),
-    )
-    .await
-}
-
 async fn imports(app: &TestApp, actor: &Actor) -> Vec<Value> {
     app.get_ok(actor, "/api/v1/cost/imports").await["items"]
         .as_array()
@@ -125,7 +104,7 @@ async fn pull_and_restate(
         .unwrap_or_else(|| panic!("no export check: {tested}"));
     assert_eq!(export_check["ok"], true, "{tested}");
 
-    let job = sync(app, owner, &account).await;
+    let job = app.sync(owner, &account).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     let pulled = imports(app, owner).await;
     assert_eq!(pulled.len(), 1, "{pulled:?}");
@@ -135,7 +114,7 @@ async fn pull_and_restate(
     assert_eq!(october_total(app, owner).await, "229.00");
 
     // Nothing changed: nothing is imported again.
-    assert_eq!(sync(app, owner, &account).await["state"], "succeeded");
+    assert_eq!(app.sync(owner, &account).await["state"], "succeeded");
     assert_eq!(imports(app, owner).await.len(), 1);
 
     // The provider restates October: the month is replaced, not added to.
@@ -144,7 +123,7 @@ async fn pull_and_restate(
         october("20.00"),
     )
     .await;
-    assert_eq!(sync(app, owner, &account).await["state"], "succeeded");
+    assert_eq!(app.sync(owner, &account).await["state"], "succeeded");
     assert_eq!(imports(app, owner).await.len(), 2);
     assert_eq!(october_total(app, owner).await, "449.00");
     let scopes = app
@@ -252,7 +231,7 @@ async fn an_untrusted_private_endpoint_and_a_bad_container_name_are_refused() {
         .await;
     assert_eq!(created.status, 201, "{}", created.text());
     let account = created.json()["id"].as_str().unwrap().to_owned();
-    let job = sync(&app, &owner, &account).await;
+    let job = app.sync(&owner, &account).await;
     assert_eq!(
         job["state"], "partial",
         "the inventory synced, the pull did not: {job}"

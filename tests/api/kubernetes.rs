@@ -82,28 +82,6 @@ async fn connect(app: &TestApp, actor: &Actor, stub: &KubeStub) -> String {
     account["id"].as_str().unwrap().to_owned()
 }
 
-/// Asks for a sync and runs it as a server's worker would; returns the finished job.
-async fn sync(app: &TestApp, actor: &Actor, account: &str) -> Value {
-    let queued = app
-        .call(
-            &actor.token,
-            Method::POST,
-            &format!("/api/v1/cloud-accounts/{account}/syncs"),
-            None,
-        )
-        .await;
-    assert_eq!(queued.status, 202, "{}", queued.text());
-    app.run_queued_syncs().await;
-    app.get_ok(
-        actor,
-        &format!(
-            "/api/v1/sync-jobs/{}",
-            queued.json()["id"].as_str().unwrap()
-        ),
-    )
-    .await
-}
-
 fn names(page: &Value) -> Vec<String> {
     page["items"]
         .as_array()
@@ -162,7 +140,7 @@ async fn a_kubeconfig_account_syncs_nodes_namespaces_and_workloads_page_by_page(
             .contains("v1.31.2+k3s1")
     );
 
-    let job = sync(&app, &owner, &account).await;
+    let job = app.sync(&owner, &account).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["resources"], 1 + 3 + 4 + 5 + 1, "{job}");
 
@@ -251,7 +229,7 @@ async fn a_kubeconfig_account_syncs_nodes_namespaces_and_workloads_page_by_page(
         kube_stub::DEPLOYMENTS,
         vec![kube_stub::deployment("shop", "cart", "shop", 3, 3)],
     );
-    assert_eq!(sync(&app, &owner, &account).await["state"], "succeeded");
+    assert_eq!(app.sync(&owner, &account).await["state"], "succeeded");
     assert_eq!(
         names(
             &app.get_ok(&owner, "/api/v1/workloads?kind=Deployment")
@@ -282,7 +260,7 @@ async fn a_failing_second_page_keeps_every_row_and_marks_only_that_scope_stale()
     let tenant = app.tenant("acme").await;
     let owner = app.member(tenant, BuiltinRole::Owner).await;
     let account = connect(&app, &owner, &stub).await;
-    assert_eq!(sync(&app, &owner, &account).await["state"], "succeeded");
+    assert_eq!(app.sync(&owner, &account).await["state"], "succeeded");
 
     // One Deployment is gone, and page 2 of 3 fails every time: nothing may be deleted.
     stub.set_items(
@@ -296,7 +274,7 @@ async fn a_failing_second_page_keeps_every_row_and_marks_only_that_scope_stale()
         ],
     );
     stub.set_fault(kube_stub::DEPLOYMENTS, Fault::FailPage { index: 1 });
-    let job = sync(&app, &owner, &account).await;
+    let job = app.sync(&owner, &account).await;
     assert_eq!(job["state"], "partial", "{job}");
     assert!(
         job["error"].as_str().unwrap().contains("leader changed"),
@@ -329,7 +307,7 @@ async fn a_failing_second_page_keeps_every_row_and_marks_only_that_scope_stale()
 
     // Healed: the next sync completes the listing and sweeps what is gone.
     stub.clear_faults();
-    assert_eq!(sync(&app, &owner, &account).await["state"], "succeeded");
+    assert_eq!(app.sync(&owner, &account).await["state"], "succeeded");
     let now = names(
         &app.get_ok(&owner, "/api/v1/workloads?kind=Deployment")
             .await,
@@ -356,7 +334,7 @@ async fn throttling_and_server_errors_are_retried_with_retry_after_honoured() {
     );
     stub.set_fault(kube_stub::NAMESPACES, Fault::ServerError { times: 2 });
 
-    let job = sync(&app, &owner, &account).await;
+    let job = app.sync(&owner, &account).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     let node_calls: Vec<_> = stub
         .calls()
@@ -380,7 +358,7 @@ async fn refused_permissions_pause_the_account_and_keep_its_inventory() {
     let tenant = app.tenant("acme").await;
     let owner = app.member(tenant, BuiltinRole::Owner).await;
     let account = connect(&app, &owner, &stub).await;
-    assert_eq!(sync(&app, &owner, &account).await["state"], "succeeded");
+    assert_eq!(app.sync(&owner, &account).await["state"], "succeeded");
 
     // RBAC taken away: every list is forbidden.
     for path in [
@@ -390,7 +368,7 @@ async fn refused_permissions_pause_the_account_and_keep_its_inventory() {
     ] {
         stub.set_fault(path, Fault::Forbidden);
     }
-    let job = sync(&app, &owner, &account).await;
+    let job = app.sync(&owner, &account).await;
     assert_eq!(job["state"], "failed", "{job}");
     let status = app
         .get_ok(&owner, &format!("/api/v1/cloud-accounts/{account}"))
@@ -424,7 +402,7 @@ async fn refused_permissions_pause_the_account_and_keep_its_inventory() {
     // A revoked token pauses it too; a paused account is not scheduled again.
     stub.clear_faults();
     stub.set_token("rotated");
-    let job = sync(&app, &owner, &account).await;
+    let job = app.sync(&owner, &account).await;
     assert_eq!(job["state"], "failed");
     let status = app
         .get_ok(&owner, &format!("/api/v1/cloud-accounts/{account}"))
@@ -453,7 +431,7 @@ async fn a_slow_api_server_hits_the_call_deadline_and_leaves_the_scope_stale() {
     let account = connect(&app, &owner, &stub).await;
     stub.set_fault(kube_stub::DAEMONSETS, Fault::Slow(Duration::from_secs(10)));
     let started = std::time::Instant::now();
-    let job = sync(&app, &owner, &account).await;
+    let job = app.sync(&owner, &account).await;
     assert!(
         started.elapsed() < Duration::from_secs(9),
         "{:?}",
@@ -481,7 +459,7 @@ async fn a_cluster_that_stops_answering_is_lost_once_with_an_event_and_a_notific
     let tenant = app.tenant("acme").await;
     let owner = app.member(tenant, BuiltinRole::Owner).await;
     let account = connect(&app, &owner, &stub).await;
-    assert_eq!(sync(&app, &owner, &account).await["state"], "succeeded");
+    assert_eq!(app.sync(&owner, &account).await["state"], "succeeded");
     let by_health = |connected: i64, lost: i64| {
         json!({
             "connected": connected, "degraded": 0, "lost": lost,
@@ -498,7 +476,7 @@ async fn a_cluster_that_stops_answering_is_lost_once_with_an_event_and_a_notific
         .unwrap();
     events.listen(nimbus::events::CHANNEL).await.unwrap();
     stub.set_fault(kube_stub::VERSION, Fault::ServerError { times: 1000 });
-    assert_eq!(sync(&app, &owner, &account).await["state"], "failed");
+    assert_eq!(app.sync(&owner, &account).await["state"], "failed");
     let status = app
         .get_ok(&owner, &format!("/api/v1/cloud-accounts/{account}"))
         .await;
@@ -550,7 +528,7 @@ async fn a_cluster_that_stops_answering_is_lost_once_with_an_event_and_a_notific
     );
 
     // Still unreachable: no second notification.
-    assert_eq!(sync(&app, &owner, &account).await["state"], "failed");
+    assert_eq!(app.sync(&owner, &account).await["state"], "failed");
     assert_eq!(
         lost(&app.get_ok(&owner, "/api/v1/notifications").await).len(),
         1
@@ -654,7 +632,7 @@ async fn apps_gather_workloads_across_clusters_with_health_and_tagged_cost() {
             .await;
         assert_eq!(response.status, 201, "{}", response.text());
         let id = response.json()["id"].as_str().unwrap().to_owned();
-        assert_eq!(sync(&app, &owner, &id).await["state"], "succeeded");
+        assert_eq!(app.sync(&owner, &id).await["state"], "succeeded");
     }
     let settings = app
         .call(
@@ -741,16 +719,7 @@ async fn a_worker_starts_the_next_queued_sync_as_soon_as_one_finishes() {
             .await;
         assert_eq!(created.status, 201, "{}", created.text());
         let account = created.json()["id"].as_str().unwrap().to_owned();
-        let queued = app
-            .call(
-                &owner.token,
-                Method::POST,
-                &format!("/api/v1/cloud-accounts/{account}/syncs"),
-                None,
-            )
-            .await;
-        assert_eq!(queued.status, 202, "{}", queued.text());
-        jobs.push(queued.json()["id"].as_str().unwrap().to_owned());
+        jobs.push(app.queue_sync(&owner, &account).await);
     }
     let workers = tokio::spawn(nimbus::clouds::sync::run_workers(app.state.clone()));
     let all_done = async {

@@ -220,27 +220,6 @@ async fn connect(app: &TestApp, actor: &Actor, cloud: &Cloud, stub: &CloudStub) 
     account["id"].as_str().unwrap().to_owned()
 }
 
-async fn sync(app: &TestApp, actor: &Actor, account: &str) -> Value {
-    let queued = app
-        .call(
-            &actor.token,
-            Method::POST,
-            &format!("/api/v1/cloud-accounts/{account}/syncs"),
-            None,
-        )
-        .await;
-    assert_eq!(queued.status, 202, "{}", queued.text());
-    app.run_queued_syncs().await;
-    app.get_ok(
-        actor,
-        &format!(
-            "/api/v1/sync-jobs/{}",
-            queued.json()["id"].as_str().unwrap()
-        ),
-    )
-    .await
-}
-
 async fn test_connection(app: &TestApp, actor: &Actor, account: &str) -> Value {
     app.call(
         &actor.token,
@@ -283,7 +262,7 @@ async fn every_cloud_syncs_its_clusters_node_pools_and_vms_page_by_page() {
         assert!(identity.contains(cloud.identity), "{cloud:?}: {tested}");
 
         let vm_calls_before = stub.calls_to(cloud.vms).len();
-        let job = sync(&app, &owner, &account).await;
+        let job = app.sync(&owner, &account).await;
         assert_eq!(job["state"], "succeeded", "{cloud:?}: {job}");
         assert_eq!(job["resources"], cloud.cluster_count + 5, "{job}");
         // Five VMs in pages of two: three calls, each after the page before.
@@ -415,7 +394,7 @@ async fn a_failing_page_a_throttle_a_server_error_and_a_slow_answer_on_every_clo
     let owner = app.member(tenant, BuiltinRole::Owner).await;
     for cloud in CLOUDS {
         let account = connect(&app, &owner, &cloud, &stub).await;
-        assert_eq!(sync(&app, &owner, &account).await["state"], "succeeded");
+        assert_eq!(app.sync(&owner, &account).await["state"], "succeeded");
         let vms_path = format!("/api/v1/vms?provider={}&limit=50", cloud.provider);
         let vms_scope = format!("vms/{}", cloud.scope);
         let clusters_scope = format!("clusters/{}", cloud.scope);
@@ -453,7 +432,7 @@ async fn a_failing_page_a_throttle_a_server_error_and_a_slow_answer_on_every_clo
         };
         stub.set_items(cloud.vms, fewer.clone());
         stub.set_fault(cloud.vms, Fault::FailPage { index: 1 });
-        let job = sync(&app, &owner, &account).await;
+        let job = app.sync(&owner, &account).await;
         assert_eq!(job["state"], "partial", "{cloud:?}: {job}");
         assert!(job["error"].as_str().unwrap().contains("500"), "{job}");
         assert_eq!(
@@ -474,7 +453,7 @@ async fn a_failing_page_a_throttle_a_server_error_and_a_slow_answer_on_every_clo
 
         // Healed: the listing completes and what is gone is swept.
         stub.clear_faults();
-        assert_eq!(sync(&app, &owner, &account).await["state"], "succeeded");
+        assert_eq!(app.sync(&owner, &account).await["state"], "succeeded");
         assert_eq!(count(&app, &owner, &vms_path).await, 4, "{cloud:?}");
 
         // Throttled once, then two server errors: both retried inside one sync.
@@ -487,7 +466,7 @@ async fn a_failing_page_a_throttle_a_server_error_and_a_slow_answer_on_every_clo
         );
         stub.set_fault(cloud.vms, Fault::ServerError { times: 2 });
         let before = stub.calls_to(cloud.clusters).len();
-        let job = sync(&app, &owner, &account).await;
+        let job = app.sync(&owner, &account).await;
         assert_eq!(job["state"], "succeeded", "{cloud:?}: {job}");
         let calls = stub.calls_to(cloud.clusters);
         let throttled = &calls[before..];
@@ -505,7 +484,7 @@ async fn a_failing_page_a_throttle_a_server_error_and_a_slow_answer_on_every_clo
         stub.clear_faults();
         stub.set_fault(cloud.clusters, Fault::Slow(Duration::from_secs(10)));
         let started = std::time::Instant::now();
-        let job = sync(&app, &owner, &account).await;
+        let job = app.sync(&owner, &account).await;
         assert!(
             started.elapsed() < Duration::from_secs(9),
             "{:?}",
@@ -538,13 +517,13 @@ async fn refused_permissions_or_credentials_pause_every_cloud_and_keep_its_inven
     let mut accounts = Vec::new();
     for cloud in CLOUDS {
         let account = connect(&app, &owner, &cloud, &stub).await;
-        assert_eq!(sync(&app, &owner, &account).await["state"], "succeeded");
+        assert_eq!(app.sync(&owner, &account).await["state"], "succeeded");
         accounts.push((cloud, account));
     }
     for (cloud, account) in &accounts {
         stub.set_fault(cloud.clusters, Fault::Forbidden);
         stub.set_fault(cloud.vms, Fault::Forbidden);
-        let job = sync(&app, &owner, account).await;
+        let job = app.sync(&owner, account).await;
         assert_eq!(job["state"], "failed", "{cloud:?}: {job}");
         let status = app
             .get_ok(&owner, &format!("/api/v1/cloud-accounts/{account}"))
@@ -577,7 +556,7 @@ async fn refused_permissions_or_credentials_pause_every_cloud_and_keep_its_inven
     // The secret rotated, the key deleted: each cloud refuses the credential itself.
     stub.revoke_credentials();
     for (cloud, account) in &accounts {
-        let job = sync(&app, &owner, account).await;
+        let job = app.sync(&owner, account).await;
         assert_eq!(job["state"], "failed", "{cloud:?}: {job}");
         let status = app
             .get_ok(&owner, &format!("/api/v1/cloud-accounts/{account}"))
@@ -629,7 +608,7 @@ async fn an_azure_certificate_signs_in_and_bad_credentials_are_refused_with_the_
     let account = created.json()["id"].as_str().unwrap().to_owned();
     let tested = test_connection(&app, &owner, &account).await;
     assert_eq!(tested["ok"], true, "{tested}");
-    assert_eq!(sync(&app, &owner, &account).await["state"], "succeeded");
+    assert_eq!(app.sync(&owner, &account).await["state"], "succeeded");
     let assertion_calls = stub.calls_to(stub::AZURE_TOKEN).len();
     assert!(assertion_calls >= 2, "signed in for the test and the sync");
 

@@ -113,6 +113,26 @@ impl Browser {
         }
     }
 
+    /// Waits until the element matching `css` exists and its text no longer contains `text`
+    /// (ignoring case); returns its text.
+    pub async fn wait_for_text_without(&self, css: &str, text: &str) -> String {
+        let started = Instant::now();
+        loop {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await
+                && let Ok(found) = element.text().await
+                && !found.to_lowercase().contains(&text.to_lowercase())
+            {
+                return found;
+            }
+            assert!(
+                started.elapsed() < STEP_TIMEOUT,
+                "{css} still contains {text:?}; the page: {}",
+                self.visible_text().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until no element matches `css`.
     pub async fn wait_until_gone(&self, css: &str) {
         let started = Instant::now();

@@ -591,6 +591,28 @@ impl TestApp {
         response.json()
     }
 
+    /// Asks for a sync of `account` as `actor` (202); the queued job's id.
+    pub async fn queue_sync(&self, actor: &Actor, account: &str) -> String {
+        let queued = self
+            .call(
+                &actor.token,
+                Method::POST,
+                &format!("/api/v1/cloud-accounts/{account}/syncs"),
+                None,
+            )
+            .await;
+        assert_eq!(queued.status, 202, "{}", queued.text());
+        queued.json()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Asks for a sync and runs it as a server's worker would; the finished job.
+    pub async fn sync(&self, actor: &Actor, account: &str) -> serde_json::Value {
+        let job = self.queue_sync(actor, account).await;
+        self.run_queued_syncs().await;
+        self.get_ok(actor, &format!("/api/v1/sync-jobs/{job}"))
+            .await
+    }
+
     /// Runs every queued sync to its end, as a server's worker does.
     pub async fn run_queued_syncs(&self) {
         let worker = uuid::Uuid::new_v4();
