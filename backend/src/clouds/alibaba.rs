@@ -288,16 +288,7 @@ impl Connector for AlibabaConnector {
     }
 
     fn scopes(&self) -> Vec<Scope> {
-        let mut scopes = Vec::new();
-        for region in &self.settings.regions {
-            for kind in [ScopeKind::Clusters, ScopeKind::Vms] {
-                scopes.push(Scope {
-                    kind,
-                    region: region.clone(),
-                });
-            }
-        }
-        scopes
+        Scope::clusters_and_vms(&self.settings.regions)
     }
 
     fn list<'a>(

@@ -382,16 +382,7 @@ impl Connector for AzureConnector {
     }
 
     fn scopes(&self) -> Vec<Scope> {
-        let mut scopes = Vec::new();
-        for subscription in &self.settings.subscription_ids {
-            for kind in [ScopeKind::Clusters, ScopeKind::Vms] {
-                scopes.push(Scope {
-                    kind,
-                    region: subscription.clone(),
-                });
-            }
-        }
-        scopes
+        Scope::clusters_and_vms(&self.settings.subscription_ids)
     }
 
     fn list<'a>(

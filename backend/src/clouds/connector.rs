@@ -32,6 +32,21 @@ impl Scope {
         }
     }
 
+    /// The cluster and VM listings of each location (region, subscription or project) — what
+    /// every cloud connector syncs.
+    #[must_use]
+    pub fn clusters_and_vms<'a>(locations: impl IntoIterator<Item = &'a String>) -> Vec<Self> {
+        locations
+            .into_iter()
+            .flat_map(|location| {
+                [ScopeKind::Clusters, ScopeKind::Vms].map(|kind| Self {
+                    kind,
+                    region: location.clone(),
+                })
+            })
+            .collect()
+    }
+
     /// The stored name, e.g. `clusters/eu-west-1`, `nodes` or `workloads/Deployment`.
     #[must_use]
     pub fn name(&self) -> String {

@@ -363,16 +363,7 @@ impl Connector for GcpConnector {
     }
 
     fn scopes(&self) -> Vec<Scope> {
-        let mut scopes = Vec::new();
-        for project in self.projects() {
-            for kind in [ScopeKind::Clusters, ScopeKind::Vms] {
-                scopes.push(Scope {
-                    kind,
-                    region: project.clone(),
-                });
-            }
-        }
-        scopes
+        Scope::clusters_and_vms(&self.projects())
     }
 
     fn list<'a>(
