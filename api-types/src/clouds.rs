@@ -82,6 +82,12 @@ pub struct AwsSettings {
     /// The S3 location of the account's bill exports (Data Exports / CUR 2.0, or FOCUS).
     #[serde(default)]
     pub bill_export: Option<BillExportLocation>,
+    /// Also list each managed cluster's nodes, namespaces and workloads through its own API server,
+    /// signed in with this account's identity (which the cluster must grant read access: an EKS
+    /// access entry with the `AmazonEKSViewPolicy`, or an `aws-auth` mapping). Off by default: the
+    /// cluster list itself needs none of that.
+    #[serde(default)]
+    pub cluster_contents: bool,
 }
 
 /// How to reach Azure subscriptions through a service principal. Nothing here is secret.
@@ -106,6 +112,12 @@ pub struct AzureSettings {
     /// Storage Blob Data Reader role on it.
     #[serde(default)]
     pub bill_export: Option<AzureBillExport>,
+    /// Also list each managed cluster's nodes, namespaces and workloads through its own API server,
+    /// signed in with this account's identity (which the cluster must grant read access:
+    /// `listClusterUserCredential` on the cluster, plus Kubernetes RBAC for Entra ID clusters). Off
+    /// by default: the cluster list itself needs none of that.
+    #[serde(default)]
+    pub cluster_contents: bool,
 }
 
 /// Where an Azure cost export (Cost Management → Exports) is written.
@@ -138,6 +150,12 @@ pub struct GcpSettings {
     /// exported from BigQuery); the service account needs Storage Object Viewer on it.
     #[serde(default)]
     pub bill_export: Option<GcsBillExport>,
+    /// Also list each managed cluster's nodes, namespaces and workloads through its own API server,
+    /// signed in with this account's identity (which the cluster must grant read access:
+    /// `container.viewer`, plus the `userinfo.email` scope Nimbus requests). Off by default: the
+    /// cluster list itself needs none of that.
+    #[serde(default)]
+    pub cluster_contents: bool,
 }
 
 /// Where Google Cloud bill files are written.
@@ -167,6 +185,12 @@ pub struct AlibabaSettings {
     /// proxies, emulators).
     #[serde(default)]
     pub endpoint_url: Option<String>,
+    /// Also list each managed cluster's nodes, namespaces and workloads through its own API server,
+    /// signed in with this account's identity (which the cluster must grant read access:
+    /// `cs:DescribeClusterUserKubeconfig` and a RAM read-only cluster role). Off by default: the
+    /// cluster list itself needs none of that.
+    #[serde(default)]
+    pub cluster_contents: bool,
 }
 
 /// How to reach a Kubernetes cluster of any distribution (OpenShift, RKE, k3s, bare metal…).

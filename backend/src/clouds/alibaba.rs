@@ -1,6 +1,7 @@
 //! The Alibaba Cloud connector: calls signed with the AccessKey pair (signature V3,
 //! `ACS3-HMAC-SHA256`), listing each region's ACK clusters (`DescribeClustersV1`, with
-//! `DescribeClusterNodePools`) and ECS instances (`DescribeInstances`, `NextToken` pages).
+//! `DescribeClusterNodePools`) and ECS instances (`DescribeInstances`, `NextToken` pages);
+//! inside a cluster, through the kubeconfig `DescribeClusterUserKubeconfig` issues.
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use super::breaker::Breakers;
 use super::connector::{
     ClusterRecord, Connector, ConnectorError, Page, Scope, ScopeKind, VmRecord,
 };
+use super::kubeconfig::{self, Resolved};
 use super::rest::{Dialect, Rest, base_url, hex};
 use crate::config::CloudsConfig;
 use crate::http::outbound::Outbound;
@@ -62,6 +64,12 @@ const WHO_AM_I: Api = Api {
     service: "sts",
     version: STS_VERSION,
     action: "GetCallerIdentity",
+};
+/// A cluster's kubeconfig for the calling RAM identity (a client certificate).
+const CLUSTER_KUBECONFIG: Api = Api {
+    service: "cs",
+    version: CS_VERSION,
+    action: "DescribeClusterUserKubeconfig",
 };
 const LIST_INSTANCES: Api = Api {
     service: "ecs",
@@ -194,6 +202,32 @@ impl AlibabaConnector {
         }
     }
 
+    /// The kubeconfig ACK issues this identity for `cluster`: its public endpoint, authority
+    /// and a client certificate valid for an hour.
+    async fn cluster_kubeconfig(
+        &self,
+        cluster: &ClusterRecord,
+    ) -> Result<Resolved, ConnectorError> {
+        let query = [
+            ("PrivateIpAddress", "false".to_owned()),
+            ("TemporaryDurationMinutes", "60".to_owned()),
+        ];
+        let answer: UserKubeconfig = self
+            .call(
+                &CLUSTER_KUBECONFIG,
+                &cluster.region,
+                &format!("/k8s/{}/user_config", cluster.external_id),
+                &query,
+            )
+            .await?;
+        kubeconfig::resolve(&answer.config, None).map_err(|why| {
+            ConnectorError::Misconfigured(format!(
+                "the kubeconfig Alibaba Cloud gave for {}: {why}",
+                cluster.name
+            ))
+        })
+    }
+
     async fn list_vms(
         &self,
         region: &str,
@@ -309,6 +343,16 @@ impl Connector for AlibabaConnector {
             }
         }
         .boxed()
+    }
+    fn lists_cluster_contents(&self) -> bool {
+        self.settings.cluster_contents
+    }
+
+    fn cluster_access<'a>(
+        &'a self,
+        cluster: &'a ClusterRecord,
+    ) -> BoxFuture<'a, Result<Resolved, ConnectorError>> {
+        self.cluster_kubeconfig(cluster).boxed()
     }
 }
 
@@ -533,7 +577,14 @@ fn cluster(item: AckCluster, pools: NodePoolList) -> ClusterRecord {
         node_count: item.size,
         node_pools,
         labels,
+        // Where the server is and who signed its certificate come with the kubeconfig.
+        api_server: None,
     }
+}
+
+#[derive(Deserialize)]
+struct UserKubeconfig {
+    config: String,
 }
 
 #[derive(Deserialize)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::provider::{ProvideCredentials as _, SharedCredentialsProvider};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
 use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns, ResolveDnsError};
@@ -18,6 +18,7 @@ use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
+use base64::Engine as _;
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use nimbus_api_types::clouds::{AwsSettings, ConnectionCheck, ConnectionTest, NodePool};
@@ -26,9 +27,10 @@ use tokio::sync::{OnceCell, mpsc};
 
 use super::breaker::{Breakers, Circuit};
 use super::connector::{
-    BillExportStore, ClusterRecord, Connector, ConnectorError, ExportObject, Page, Scope,
-    ScopeKind, VmRecord,
+    ApiServer, BillExportStore, ClusterRecord, Connector, ConnectorError, ExportObject, Page,
+    Scope, ScopeKind, VmRecord,
 };
+use super::kubeconfig::{self, ClientAuth, Resolved};
 use crate::config::CloudsConfig;
 use crate::http::outbound::{self, Outbound};
 
@@ -328,6 +330,13 @@ impl AwsConnector {
                 .into_iter()
                 .map(|(key, value)| (key, serde_json::Value::String(value)))
                 .collect(),
+            api_server: cluster.endpoint.map(|url| ApiServer {
+                url,
+                ca_certificate: cluster
+                    .certificate_authority
+                    .and_then(|authority| authority.data)
+                    .and_then(|data| kubeconfig::decode_pem(&data, "certificateAuthority").ok()),
+            }),
         })
     }
 
@@ -561,6 +570,95 @@ impl Connector for AwsConnector {
             .is_some()
             .then_some(self as &dyn BillExportStore)
     }
+
+    fn lists_cluster_contents(&self) -> bool {
+        self.settings.cluster_contents
+    }
+
+    fn cluster_access<'a>(
+        &'a self,
+        cluster: &'a ClusterRecord,
+    ) -> BoxFuture<'a, Result<Resolved, ConnectorError>> {
+        async move {
+            let (provider, _) = self.session().await?;
+            let credentials = provider
+                .provide_credentials()
+                .await
+                .map_err(|err| ConnectorError::Rejected(format!("AWS credentials: {err}")))?;
+            let sts = match &self.settings.endpoint_url {
+                Some(endpoint) => endpoint.clone(),
+                None => format!("https://sts.{}.amazonaws.com/", cluster.region),
+            };
+            let token = eks_token(
+                &credentials,
+                &sts,
+                &cluster.region,
+                &cluster.name,
+                std::time::SystemTime::now(),
+            )?;
+            cluster.access(ClientAuth::Token(token))
+        }
+        .boxed()
+    }
+}
+
+/// How long an EKS token is good for; EKS itself accepts them for 15 minutes at most.
+const EKS_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+
+/// The bearer token EKS API servers take (as `aws eks get-token` makes it): `k8s-aws-v1.`
+/// and the base64url of an STS `GetCallerIdentity` URL presigned with the credentials, the
+/// cluster's name signed in as the `x-k8s-aws-id` header. The API server calls that URL to
+/// learn who is asking; the secret never leaves Nimbus.
+pub fn eks_token(
+    credentials: &Credentials,
+    sts_endpoint: &str,
+    region: &str,
+    cluster_name: &str,
+    now: std::time::SystemTime,
+) -> Result<String, ConnectorError> {
+    use aws_sigv4::http_request::{
+        SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+    };
+    let failed = |err: &dyn std::fmt::Display| {
+        ConnectorError::Misconfigured(format!("cannot presign the EKS token: {err}"))
+    };
+    let mut url = reqwest::Url::parse(sts_endpoint).map_err(|err| failed(&err))?;
+    url.query_pairs_mut()
+        .append_pair("Action", "GetCallerIdentity")
+        .append_pair("Version", "2011-06-15");
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(EKS_TOKEN_LIFETIME);
+    let identity = credentials.clone().into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("sts")
+        .time(now)
+        .settings(settings)
+        .build()
+        .map_err(|err| failed(&err))?
+        .into();
+    let request = SignableRequest::new(
+        "GET",
+        url.as_str(),
+        [("x-k8s-aws-id", cluster_name)].into_iter(),
+        SignableBody::Bytes(&[]),
+    )
+    .map_err(|err| failed(&err))?;
+    let (instructions, _signature) = sign(request, &params)
+        .map_err(|err| failed(&err))?
+        .into_parts();
+    {
+        let mut query = url.query_pairs_mut();
+        for (name, value) in instructions.params() {
+            query.append_pair(name, value);
+        }
+    }
+    Ok(format!(
+        "k8s-aws-v1.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(url.as_str())
+    ))
 }
 
 fn vm_record(instance: aws_sdk_ec2::types::Instance, region: &str) -> VmRecord {

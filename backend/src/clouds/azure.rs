@@ -26,6 +26,7 @@ use super::connector::{
     BillExportStore, ClusterRecord, Connector, ConnectorError, ExportObject, Page, Scope,
     ScopeKind, VmRecord,
 };
+use super::kubeconfig::{self, ClientAuth, Resolved};
 use super::rest::{Dialect, Rest, TokenCache, base_url, next_link};
 use crate::config::CloudsConfig;
 use crate::http::outbound::Outbound;
@@ -35,6 +36,9 @@ const DEFAULT_RESOURCE_MANAGER: &str = "https://management.azure.com/";
 const CLUSTERS_API: &str = "2024-09-01";
 const VMS_API: &str = "2024-07-01";
 const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
+/// The scope of tokens that Entra ID-integrated AKS API servers admit (the AKS server app,
+/// the same in every Azure cloud).
+const AKS_SCOPE: &str = "6dae42f8-4368-4678-94ff-3960e28e3630/.default";
 /// The Blob service version Nimbus speaks (bearer tokens need 2017-11-09 or later).
 const STORAGE_VERSION: &str = "2024-11-04";
 /// How long a signed client assertion is good for.
@@ -69,6 +73,7 @@ pub struct AzureConnector {
     /// Tokens for Resource Manager, and for Blob storage (the cost exports).
     management_token: TokenCache,
     storage_token: TokenCache,
+    cluster_token: TokenCache,
 }
 
 impl AzureConnector {
@@ -118,6 +123,7 @@ impl AzureConnector {
             rest: Rest::new(client, account.id, breakers, limits),
             management_token: TokenCache::default(),
             storage_token: TokenCache::default(),
+            cluster_token: TokenCache::default(),
         })
     }
 
@@ -136,6 +142,61 @@ impl AzureConnector {
         self.storage_token
             .get(|| self.sign_in(STORAGE_SCOPE.to_owned()))
             .await
+    }
+
+    /// A managed cluster's kubeconfig for this identity (`listClusterUserCredential`), as
+    /// the server, its authority and a credential: the kubeconfig's own (local accounts), or
+    /// for Entra ID-integrated clusters — whose kubeconfig runs a sign-in plugin — a token
+    /// of the AKS server app, which is what that plugin would fetch.
+    async fn cluster_kubeconfig(
+        &self,
+        cluster: &ClusterRecord,
+    ) -> Result<Resolved, ConnectorError> {
+        let id = cluster.external_id.trim_start_matches('/');
+        let mut url = self
+            .resource_manager
+            .join(&format!("{id}/listClusterUserCredential"))
+            .map_err(|err| ConnectorError::Misconfigured(format!("cluster {id}: {err}")))?;
+        url.query_pairs_mut()
+            .append_pair("api-version", CLUSTERS_API);
+        let subscription = id.split('/').nth(1).unwrap_or_default();
+        let token = self.access_token().await?;
+        let answer: CredentialResults = self
+            .rest
+            .json(
+                &self.rest.circuit("resource-manager", subscription),
+                Dialect::Http,
+                |client| client.post(url.clone()).bearer_auth(&token),
+            )
+            .await?;
+        let kubeconfig = answer
+            .kubeconfigs
+            .into_iter()
+            .next()
+            .and_then(|named| STANDARD.decode(named.value).ok())
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| {
+                ConnectorError::Unavailable(format!(
+                    "listClusterUserCredential of {} answered without a kubeconfig",
+                    cluster.name
+                ))
+            })?;
+        let resolved = match kubeconfig::resolve(&kubeconfig, None) {
+            Ok(resolved) => Ok(resolved),
+            Err(_) => {
+                let token = self
+                    .cluster_token
+                    .get(|| self.sign_in(AKS_SCOPE.to_owned()))
+                    .await?;
+                kubeconfig::resolve_server(&kubeconfig, ClientAuth::Token(token))
+            }
+        };
+        resolved.map_err(|why| {
+            ConnectorError::Misconfigured(format!(
+                "the kubeconfig Azure gave for {}: {why}",
+                cluster.name
+            ))
+        })
     }
 
     async fn sign_in(&self, scope: String) -> Result<(String, Duration), ConnectorError> {
@@ -408,6 +469,17 @@ impl Connector for AzureConnector {
             .is_some()
             .then_some(self as &dyn BillExportStore)
     }
+
+    fn lists_cluster_contents(&self) -> bool {
+        self.settings.cluster_contents
+    }
+
+    fn cluster_access<'a>(
+        &'a self,
+        cluster: &'a ClusterRecord,
+    ) -> BoxFuture<'a, Result<Resolved, ConnectorError>> {
+        self.cluster_kubeconfig(cluster).boxed()
+    }
 }
 
 impl AzureConnector {
@@ -635,6 +707,18 @@ struct ArmList<T> {
 }
 
 #[derive(Deserialize)]
+struct CredentialResults {
+    #[serde(default)]
+    kubeconfigs: Vec<CredentialResult>,
+}
+
+#[derive(Deserialize)]
+struct CredentialResult {
+    /// Base64 of the kubeconfig.
+    value: String,
+}
+
+#[derive(Deserialize)]
 struct ManagedCluster {
     id: String,
     name: String,
@@ -711,6 +795,8 @@ fn cluster(item: ManagedCluster) -> ClusterRecord {
             .sum::<Option<i32>>(),
         node_pools,
         labels: item.tags,
+        // Where the server is and who signed its certificate come with the kubeconfig.
+        api_server: None,
     }
 }
 

@@ -4,6 +4,8 @@ use futures_util::future::BoxFuture;
 use nimbus_api_types::clouds::{ConnectionTest, NodePool, WorkloadKind};
 use tokio::sync::mpsc;
 
+use super::kubeconfig::{ClientAuth, Resolved};
+
 /// One listing of an account: a resource type in a region (`clusters/eu-west-1`), or of a
 /// cluster (`workloads/StatefulSet`). Its rows are replaced as a whole when the listing
 /// completes, and kept (stale) when it does not.
@@ -12,6 +14,9 @@ pub struct Scope {
     pub kind: ScopeKind,
     /// The region, or for Kubernetes listings nothing ("").
     pub region: String,
+    /// The managed cluster (its `external_id`) whose contents a cloud account lists through
+    /// the cluster's own API server; `None` for the account's own listings.
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,7 +34,30 @@ impl Scope {
         Self {
             kind,
             region: String::new(),
+            cluster: None,
         }
+    }
+
+    /// What a cluster's API server lists: nodes, namespaces and each kind of workload.
+    #[must_use]
+    pub fn in_cluster() -> Vec<Self> {
+        [ScopeKind::Nodes, ScopeKind::Namespaces]
+            .into_iter()
+            .chain(WorkloadKind::ALL.into_iter().map(ScopeKind::Workloads))
+            .map(Self::of)
+            .collect()
+    }
+
+    /// [`Scope::in_cluster`] of a managed cluster that a cloud account listed.
+    #[must_use]
+    pub fn in_managed_cluster(cluster: &str) -> Vec<Self> {
+        Self::in_cluster()
+            .into_iter()
+            .map(|scope| Self {
+                cluster: Some(cluster.to_owned()),
+                ..scope
+            })
+            .collect()
     }
 
     /// The cluster and VM listings of each location (region, subscription or project) — what
@@ -42,26 +70,30 @@ impl Scope {
                 [ScopeKind::Clusters, ScopeKind::Vms].map(|kind| Self {
                     kind,
                     region: location.clone(),
+                    cluster: None,
                 })
             })
             .collect()
     }
 
-    /// The stored name, e.g. `clusters/eu-west-1`, `nodes` or `workloads/Deployment`.
+    /// The stored name, e.g. `clusters/eu-west-1`, `nodes`, `workloads/Deployment`, or for a
+    /// managed cluster's contents `nodes@arn:aws:eks:eu-west-1:…:cluster/shop`.
     #[must_use]
     pub fn name(&self) -> String {
-        let kind = match self.kind {
-            ScopeKind::Clusters => "clusters",
-            ScopeKind::Vms => "vms",
-            ScopeKind::Nodes => "nodes",
-            ScopeKind::Namespaces => "namespaces",
-            ScopeKind::Workloads(kind) => return format!("workloads/{}", kind.as_str()),
+        let mut name = match self.kind {
+            ScopeKind::Clusters => "clusters".to_owned(),
+            ScopeKind::Vms => "vms".to_owned(),
+            ScopeKind::Nodes => "nodes".to_owned(),
+            ScopeKind::Namespaces => "namespaces".to_owned(),
+            ScopeKind::Workloads(kind) => format!("workloads/{}", kind.as_str()),
         };
-        if self.region.is_empty() {
-            kind.to_owned()
-        } else {
-            format!("{kind}/{}", self.region)
+        if !self.region.is_empty() {
+            name = format!("{name}/{}", self.region);
         }
+        if let Some(cluster) = &self.cluster {
+            name = format!("{name}@{cluster}");
+        }
+        name
     }
 }
 
@@ -77,6 +109,34 @@ pub struct ClusterRecord {
     pub node_count: Option<i32>,
     pub node_pools: Vec<NodePool>,
     pub labels: serde_json::Map<String, serde_json::Value>,
+    /// The cluster's own API server, where the cloud's listing tells it.
+    pub api_server: Option<ApiServer>,
+}
+
+impl ClusterRecord {
+    /// The API server with the credential `auth`; an error when the cloud did not say where
+    /// the server is (a cluster still provisioning, or with only a private endpoint).
+    pub fn access(&self, auth: ClientAuth) -> Result<Resolved, ConnectorError> {
+        let server = self.api_server.as_ref().ok_or_else(|| {
+            ConnectorError::Unavailable(format!(
+                "the cloud did not say where the API server of {} is",
+                self.name
+            ))
+        })?;
+        Ok(Resolved {
+            server: server.url.clone(),
+            ca_certificate: server.ca_certificate.clone(),
+            auth,
+        })
+    }
+}
+
+/// A managed cluster's API server, as its cloud describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiServer {
+    pub url: String,
+    /// PEM certificate(s) of the authority that signed the server's certificate.
+    pub ca_certificate: Option<String>,
 }
 
 /// A virtual machine as a connector found it.
@@ -199,6 +259,25 @@ pub trait Connector: Send + Sync {
     /// Where the account's bill exports land, when it has them.
     fn bill_exports(&self) -> Option<&dyn BillExportStore> {
         None
+    }
+
+    /// Whether the sync also lists each managed cluster's nodes, namespaces and workloads,
+    /// through [`Connector::cluster_access`] (the account's `cluster_contents` setting).
+    fn lists_cluster_contents(&self) -> bool {
+        false
+    }
+
+    /// The API server of a managed cluster this account listed, with a credential for it
+    /// made from the account's own.
+    fn cluster_access<'a>(
+        &'a self,
+        cluster: &'a ClusterRecord,
+    ) -> BoxFuture<'a, Result<Resolved, ConnectorError>> {
+        let unsupported = ConnectorError::Misconfigured(format!(
+            "{}: this account cannot reach into its clusters",
+            cluster.name
+        ));
+        Box::pin(std::future::ready(Err(unsupported)))
     }
 }
 

@@ -18,9 +18,10 @@ use tokio::sync::mpsc;
 
 use super::breaker::Breakers;
 use super::connector::{
-    BillExportStore, ClusterRecord, Connector, ConnectorError, ExportObject, Page, Scope,
-    ScopeKind, VmRecord,
+    ApiServer, BillExportStore, ClusterRecord, Connector, ConnectorError, ExportObject, Page,
+    Scope, ScopeKind, VmRecord,
 };
+use super::kubeconfig::{self, ClientAuth, Resolved};
 use super::rest::{Dialect, Rest, TokenCache, base_url};
 use crate::config::CloudsConfig;
 use crate::http::outbound::Outbound;
@@ -28,8 +29,9 @@ use crate::http::outbound::Outbound;
 const CONTAINER_API: &str = "https://container.googleapis.com/";
 const COMPUTE_API: &str = "https://compute.googleapis.com/";
 const STORAGE_API: &str = "https://storage.googleapis.com/";
-/// Reading is all Nimbus does.
-const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform.read-only";
+/// Reading is all Nimbus does; GKE API servers admit a token by the e-mail it carries.
+const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform.read-only \
+                     https://www.googleapis.com/auth/userinfo.email";
 const ASSERTION_LIFETIME_SECS: i64 = 3600;
 const PAGE_SIZE: u32 = 500;
 
@@ -392,6 +394,18 @@ impl Connector for GcpConnector {
             .is_some()
             .then_some(self as &dyn BillExportStore)
     }
+
+    fn lists_cluster_contents(&self) -> bool {
+        self.settings.cluster_contents
+    }
+
+    /// GKE admits the service account's own access token.
+    fn cluster_access<'a>(
+        &'a self,
+        cluster: &'a ClusterRecord,
+    ) -> BoxFuture<'a, Result<Resolved, ConnectorError>> {
+        async move { cluster.access(ClientAuth::Token(self.access_token().await?)) }.boxed()
+    }
 }
 
 impl GcpConnector {
@@ -543,6 +557,16 @@ struct GkeCluster {
     resource_labels: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     node_pools: Vec<GkeNodePool>,
+    /// The API server's address (an IP address; `https` implied).
+    endpoint: Option<String>,
+    master_auth: Option<MasterAuth>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MasterAuth {
+    /// Base64 of the PEM.
+    cluster_ca_certificate: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -604,6 +628,18 @@ fn cluster(project: &str, item: GkeCluster) -> ClusterRecord {
         node_count: item.current_node_count,
         node_pools,
         labels: item.resource_labels,
+        api_server: item.endpoint.map(|endpoint| ApiServer {
+            // Emulators and proxies name their scheme.
+            url: if endpoint.contains("://") {
+                endpoint
+            } else {
+                format!("https://{endpoint}")
+            },
+            ca_certificate: item
+                .master_auth
+                .and_then(|auth| auth.cluster_ca_certificate)
+                .and_then(|data| kubeconfig::decode_pem(&data, "clusterCaCertificate").ok()),
+        }),
     }
 }
 

@@ -338,6 +338,35 @@ pub async fn complete_scope(
 }
 
 /// The scope's listing failed: its rows stay as they were, marked stale with the reason.
+/// Deletes what the account listed inside managed clusters other than `kept` (their
+/// `external_id`s): nodes, namespaces, workloads and the scopes' records.
+pub async fn forget_cluster_contents(
+    conn: &mut PgConnection,
+    account: CloudAccountId,
+    kept: &[String],
+) -> Result<(), AppError> {
+    // Scope names of a managed cluster's contents end in `@` and the cluster's id.
+    sqlx::query!(
+        "WITH gone AS (
+             SELECT scope FROM sync_scopes
+             WHERE account_id = $1 AND position('@' IN scope) > 0
+               AND NOT substr(scope, position('@' IN scope) + 1) = ANY($2)
+         ), nodes_gone AS (
+             DELETE FROM nodes WHERE account_id = $1 AND scope IN (SELECT scope FROM gone)
+         ), namespaces_gone AS (
+             DELETE FROM namespaces WHERE account_id = $1 AND scope IN (SELECT scope FROM gone)
+         ), workloads_gone AS (
+             DELETE FROM workloads WHERE account_id = $1 AND scope IN (SELECT scope FROM gone)
+         )
+         DELETE FROM sync_scopes WHERE account_id = $1 AND scope IN (SELECT scope FROM gone)",
+        account.0,
+        kept,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn stale_scope(
     conn: &mut PgConnection,
     tenant: TenantId,
@@ -745,6 +774,11 @@ pub async fn workloads(
             ));
         }
     };
+    let search = search_pattern(filter);
+    let matching_ids = match (filter.search.as_deref(), &search) {
+        (Some(term), Some(pattern)) => rare_term_matches(conn, term, pattern).await?,
+        _ => None,
+    };
     let rows = sqlx::query!(
         r#"SELECT w.id, w.cluster_id, c.name AS cluster_name, w.account_id, a.provider, w.kind,
                   w.namespace, w.name, w.replicas_desired, w.replicas_ready, w.images, w.app,
@@ -769,6 +803,7 @@ pub async fn workloads(
              AND ($12::uuid IS NULL OR w.cluster_id = $12)
              AND ($13::text IS NULL OR w.namespace = $13)
              AND ($14::text IS NULL OR w.kind = $14)
+             AND ($15::uuid[] IS NULL OR w.id = ANY($15))
            ORDER BY w.name, w.id
            LIMIT $11"#,
         tenant.0,
@@ -778,13 +813,14 @@ pub async fn workloads(
         filter.project.map(|p| p.0),
         ready,
         label_filter(filter),
-        search_pattern(filter),
+        search,
         filter.after.as_ref().map(|(name, _)| name.clone()),
         filter.after.as_ref().map(|(_, id)| *id),
         filter.limit,
         filter.cluster.map(|c| c.0),
         filter.namespace,
         filter.kind.map(WorkloadKind::as_str),
+        matching_ids.as_deref(),
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -811,6 +847,33 @@ pub async fn workloads(
             })
         })
         .collect()
+}
+
+/// At most this many ids come back for a rare search term; more make it a common one.
+const RARE_TERM_MATCHES: i32 = 5_000;
+/// Trigrams need three characters; a shorter term would make the lookup read every row.
+const TRIGRAM_LENGTH: usize = 3;
+
+/// The ids of the tenant's workloads whose `namespace/name` matches `pattern` when the term
+/// is rare — found through the trigram index, which the row-level-security policy keeps the
+/// list query itself from using (see the migration `search_workloads_by_trigram`). `None` for
+/// a common or short term: walking the name index with the pattern as a filter then reaches
+/// a page of matches sooner than any id list would.
+async fn rare_term_matches(
+    conn: &mut PgConnection,
+    term: &str,
+    pattern: &str,
+) -> Result<Option<Vec<uuid::Uuid>>, AppError> {
+    if term.chars().count() < TRIGRAM_LENGTH {
+        return Ok(None);
+    }
+    Ok(sqlx::query_scalar!(
+        "SELECT search_workload_ids($1, $2)",
+        pattern,
+        RARE_TERM_MATCHES
+    )
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
 fn provider(name: &str) -> Result<CloudProvider, AppError> {

@@ -111,6 +111,20 @@ pub struct Resolved {
 /// anything that would make Nimbus run a command, read a file or skip a check. Errors are
 /// sentences for the user, without the kubeconfig's secrets.
 pub fn resolve(text: &str, context: Option<&str>) -> Result<Resolved, String> {
+    resolve_with(text, context, None)
+}
+
+/// [`resolve`], signing in with `auth` instead of the context's user (a cloud's kubeconfig
+/// whose user runs a sign-in plugin, where Nimbus holds the token the plugin would fetch).
+pub fn resolve_server(text: &str, auth: ClientAuth) -> Result<Resolved, String> {
+    resolve_with(text, None, Some(auth))
+}
+
+fn resolve_with(
+    text: &str,
+    context: Option<&str>,
+    auth: Option<ClientAuth>,
+) -> Result<Resolved, String> {
     if text.len() > MAX_BYTES {
         return Err(format!(
             "the kubeconfig is larger than {} KiB",
@@ -149,13 +163,18 @@ pub fn resolve(text: &str, context: Option<&str>) -> Result<Resolved, String> {
                 context.context.cluster
             )
         })?;
-    let user = file
-        .users
-        .iter()
-        .find(|named| named.name == context.context.user)
-        .ok_or_else(|| format!("the kubeconfig has no user {:?}", context.context.user))?;
     check_cluster(&cluster.name, &cluster.cluster)?;
-    let auth = client_auth(&user.name, &user.user)?;
+    let auth = match auth {
+        Some(auth) => auth,
+        None => {
+            let user = file
+                .users
+                .iter()
+                .find(|named| named.name == context.context.user)
+                .ok_or_else(|| format!("the kubeconfig has no user {:?}", context.context.user))?;
+            client_auth(&user.name, &user.user)?
+        }
+    };
     let ca_certificate = cluster
         .cluster
         .certificate_authority_data
@@ -234,7 +253,8 @@ fn client_auth(name: &str, user: &UserEntry) -> Result<ClientAuth, String> {
 }
 
 /// `*-data` fields hold base64 of PEM text.
-fn decode_pem(data: &str, field: &str) -> Result<String, String> {
+/// A base64-encoded PEM block (`certificate-authority-data`, EKS and GKE CA fields) as text.
+pub fn decode_pem(data: &str, field: &str) -> Result<String, String> {
     let compact: String = data.chars().filter(|c| !c.is_whitespace()).collect();
     STANDARD
         .decode(compact)

@@ -18,7 +18,7 @@ use super::connector::{
     ClusterRecord, Connector, ConnectorError, NamespaceRecord, NodeRecord, Page, Scope, ScopeKind,
     WorkloadRecord,
 };
-use super::kubeconfig::ClientAuth;
+use super::kubeconfig::{ClientAuth, Resolved};
 use super::rest::{Dialect, Rest};
 use crate::config::CloudsConfig;
 use crate::http::outbound::Outbound;
@@ -100,8 +100,36 @@ impl KubernetesConnector {
         })
     }
 
+    /// Reads a managed cluster that the cloud account `account` listed, through the API
+    /// server and credential its cloud gave; the rows belong to that cluster.
+    pub fn managed(
+        account: CloudAccountId,
+        cluster: &ClusterRecord,
+        access: Resolved,
+        outbound: &Outbound,
+        limits: &CloudsConfig,
+        breakers: Arc<Breakers>,
+    ) -> Result<Self, ConnectorError> {
+        let settings = KubernetesSettings {
+            api_server: Some(access.server),
+            ca_certificate: access.ca_certificate,
+            region: Some(cluster.region.clone()),
+        };
+        let account = KubernetesAccount {
+            id: account,
+            name: cluster.name.clone(),
+            settings,
+            auth: access.auth,
+        };
+        Ok(Self {
+            cluster: cluster.external_id.clone(),
+            ..Self::new(account, outbound, limits, breakers)?
+        })
+    }
+
+    /// One circuit per cluster: a cloud account reaches many through one connector each.
     fn circuit(&self) -> Circuit {
-        self.rest.circuit(SERVICE, &self.region)
+        self.rest.circuit(SERVICE, &self.cluster)
     }
 
     async fn get<T: DeserializeOwned>(
@@ -167,6 +195,7 @@ impl KubernetesConnector {
             node_count: None,
             node_pools: Vec::new(),
             labels: serde_json::Map::new(),
+            api_server: None,
         }
     }
 
@@ -250,16 +279,8 @@ impl Connector for KubernetesConnector {
 
     fn scopes(&self) -> Vec<Scope> {
         // The cluster first: the rows of every other listing belong to it.
-        let mut scopes = vec![
-            Scope::of(ScopeKind::Clusters),
-            Scope::of(ScopeKind::Nodes),
-            Scope::of(ScopeKind::Namespaces),
-        ];
-        scopes.extend(
-            WorkloadKind::ALL
-                .into_iter()
-                .map(|kind| Scope::of(ScopeKind::Workloads(kind))),
-        );
+        let mut scopes = vec![Scope::of(ScopeKind::Clusters)];
+        scopes.extend(Scope::in_cluster());
         scopes
     }
 

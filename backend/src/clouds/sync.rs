@@ -19,8 +19,9 @@ use tokio::sync::{Semaphore, mpsc};
 
 use super::accounts;
 use super::bill_exports;
-use super::connector::{Connector, ConnectorError, Scope};
+use super::connector::{ClusterRecord, Connector, ConnectorError, Page, Scope, ScopeKind};
 use super::inventory;
+use super::kubernetes::KubernetesConnector;
 use crate::db;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -340,6 +341,13 @@ struct Tally {
     failed: Vec<ConnectorError>,
 }
 
+impl Tally {
+    fn add_to(self, total: &mut Self) {
+        total.succeeded += self.succeeded;
+        total.failed.extend(self.failed);
+    }
+}
+
 /// Lists every scope of the account. `Err` only for database failures (the job is retried).
 async fn sync(
     state: &AppState,
@@ -376,12 +384,23 @@ async fn sync(
         return Ok((SyncState::Failed, Some(err.to_string())));
     }
     let scopes = connector.scopes();
-    let total = scopes.len() + usize::from(connector.bill_exports().is_some());
+    let mut total = scopes.len() + usize::from(connector.bill_exports().is_some());
     set_total(state, claimed, total).await?;
     let mut tally = Tally::default();
+    let mut clusters = Vec::new();
+    let mut every_cluster_listed = true;
     for (done, scope) in scopes.iter().enumerate() {
         progress.scope_started(&scope.name(), done, total);
-        match sync_scope(state, claimed, connector.as_ref(), scope, progress).await? {
+        match sync_scope(
+            state,
+            claimed,
+            connector.as_ref(),
+            scope,
+            progress,
+            &mut clusters,
+        )
+        .await?
+        {
             Ok(()) => tally.succeeded += 1,
             Err(ConnectorError::Rejected(reason)) => {
                 // The credential went bad mid-sync: stop here, keep everything.
@@ -389,17 +408,43 @@ async fn sync(
                     .await?;
                 return Ok((SyncState::Failed, Some(reason)));
             }
-            Err(err) => tally.failed.push(err),
+            Err(err) => {
+                every_cluster_listed &= scope.kind != ScopeKind::Clusters;
+                tally.failed.push(err);
+            }
         }
-        scope_done(state, claimed).await?;
+        scopes_done(state, claimed, 1).await?;
+    }
+    let mut done = scopes.len();
+    if connector.lists_cluster_contents() {
+        total += clusters.len() * Scope::in_cluster().len();
+        set_total(state, claimed, total).await?;
+        for cluster in &clusters {
+            let at = (done, total);
+            sync_cluster_contents(state, claimed, connector.as_ref(), cluster, progress, at)
+                .await?
+                .add_to(&mut tally);
+            done += Scope::in_cluster().len();
+        }
+    }
+    if every_cluster_listed {
+        // Contents of clusters that are gone, or of every cluster once the account stops
+        // listing contents, would otherwise stay forever: no later listing sweeps them.
+        let kept: Vec<String> = match connector.lists_cluster_contents() {
+            true => clusters.iter().map(|c| c.external_id.clone()).collect(),
+            false => Vec::new(),
+        };
+        let mut tx = db::begin_for_tenant(&state.db, claimed.tenant).await?;
+        inventory::forget_cluster_contents(&mut tx, claimed.account, &kept).await?;
+        tx.commit().await?;
     }
     if let Some(store) = connector.bill_exports() {
-        progress.scope_started(bill_exports::SCOPE, scopes.len(), total);
+        progress.scope_started(bill_exports::SCOPE, done, total);
         match bill_exports::pull(state, claimed, store).await? {
             Ok(()) => tally.succeeded += 1,
             Err(err) => tally.failed.push(err),
         }
-        scope_done(state, claimed).await?;
+        scopes_done(state, claimed, 1).await?;
     }
     let error = (!tally.failed.is_empty()).then(|| {
         tally
@@ -428,14 +473,98 @@ async fn sync(
     Ok((job_state, error))
 }
 
-/// Lists one scope into the inventory. The outer `Err` is the database's; the inner one the
-/// cloud's (the scope is then stale, its rows kept).
+/// Lists a managed cluster's nodes, namespaces and workloads through its own API server.
+/// Whatever fails there is the cluster's: its scopes go stale, the account stays unpaused
+/// (the cloud accepted the credential; the cluster just does not grant it enough).
+async fn sync_cluster_contents(
+    state: &AppState,
+    claimed: Claimed,
+    connector: &dyn Connector,
+    cluster: &ClusterRecord,
+    progress: &dyn Progress,
+    (done, total): (usize, usize),
+) -> Result<Tally, AppError> {
+    let mut tally = Tally::default();
+    let scopes = Scope::in_managed_cluster(&cluster.external_id);
+    let reader = match (
+        connector.cluster_access(cluster).await,
+        state.outbound.as_deref(),
+    ) {
+        (Ok(access), Some(outbound)) => KubernetesConnector::managed(
+            claimed.account,
+            cluster,
+            access,
+            outbound,
+            &state.config.clouds,
+            Arc::clone(&state.breakers),
+        ),
+        (Err(err), _) => Err(err),
+        (Ok(_), None) => Err(ConnectorError::Misconfigured(
+            "outbound HTTP calls are unavailable on this server".into(),
+        )),
+    };
+    let reader = match reader {
+        Ok(reader) => reader,
+        Err(err) => {
+            let err = in_cluster(cluster, err);
+            let mut tx = db::begin_for_tenant(&state.db, claimed.tenant).await?;
+            for scope in &scopes {
+                inventory::stale_scope(
+                    &mut tx,
+                    claimed.tenant,
+                    claimed.account,
+                    &scope.name(),
+                    &err.to_string(),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            scopes_done(state, claimed, scopes.len()).await?;
+            tally.failed.push(err);
+            return Ok(tally);
+        }
+    };
+    let mut no_clusters = Vec::new();
+    for (index, scope) in scopes.iter().enumerate() {
+        progress.scope_started(&scope.name(), done + index, total);
+        match sync_scope(state, claimed, &reader, scope, progress, &mut no_clusters).await? {
+            Ok(()) => tally.succeeded += 1,
+            Err(err) => tally.failed.push(in_cluster(cluster, err)),
+        }
+        scopes_done(state, claimed, 1).await?;
+    }
+    Ok(tally)
+}
+
+/// A failure inside a managed cluster, worded for it. A refused credential there means the
+/// cluster does not admit the account's identity — not that the cloud revoked it.
+fn in_cluster(cluster: &ClusterRecord, err: ConnectorError) -> ConnectorError {
+    match err {
+        ConnectorError::Rejected(reason) | ConnectorError::Forbidden(reason) => {
+            ConnectorError::Forbidden(format!(
+                "cluster {}: {reason} — grant the account's identity read access in the \
+                 cluster (see docs/clouds/README.md, \"Cluster contents\")",
+                cluster.name
+            ))
+        }
+        ConnectorError::Unavailable(reason) => {
+            ConnectorError::Unavailable(format!("cluster {}: {reason}", cluster.name))
+        }
+        ConnectorError::Misconfigured(reason) => {
+            ConnectorError::Misconfigured(format!("cluster {}: {reason}", cluster.name))
+        }
+    }
+}
+
+/// Lists one scope into the inventory, keeping the clusters it lists in `clusters`. The outer
+/// `Err` is the database's; the inner one the cloud's (the scope is then stale, its rows kept).
 async fn sync_scope(
     state: &AppState,
     claimed: Claimed,
     connector: &dyn Connector,
     scope: &Scope,
     progress: &dyn Progress,
+    clusters: &mut Vec<ClusterRecord>,
 ) -> Result<Result<(), ConnectorError>, AppError> {
     let name = scope.name();
     let (sender, mut pages) = mpsc::channel(PAGE_BUFFER);
@@ -444,6 +573,9 @@ async fn sync_scope(
         let mut resources = 0_i32;
         let mut orphans = 0_u64;
         while let Some(page) = pages.recv().await {
+            if let Page::Clusters(listed) = &page {
+                clusters.extend(listed.iter().cloned());
+            }
             let stored = inventory::store_page(
                 &state.db,
                 claimed.tenant,
@@ -516,12 +648,13 @@ async fn set_total(state: &AppState, claimed: Claimed, total: usize) -> Result<(
     Ok(())
 }
 
-async fn scope_done(state: &AppState, claimed: Claimed) -> Result<(), AppError> {
+async fn scopes_done(state: &AppState, claimed: Claimed, count: usize) -> Result<(), AppError> {
     let mut tx = db::begin_for_tenant(&state.db, claimed.tenant).await?;
     sqlx::query!(
-        "UPDATE sync_jobs SET scopes_done = scopes_done + 1 WHERE tenant_id = $1 AND id = $2",
+        "UPDATE sync_jobs SET scopes_done = scopes_done + $3 WHERE tenant_id = $1 AND id = $2",
         claimed.tenant.0,
         claimed.job.0,
+        i32::try_from(count).unwrap_or(i32::MAX),
     )
     .execute(&mut *tx)
     .await?;

@@ -127,6 +127,8 @@ pub struct AccountForm {
     pub key_id: String,
     /// Secret access key / client secret / service-account key JSON / kubeconfig.
     pub secret: String,
+    /// Also list the managed clusters' nodes, namespaces and workloads (cloud providers).
+    pub cluster_contents: bool,
 }
 
 fn list(text: &str) -> Vec<String> {
@@ -158,6 +160,7 @@ pub fn account_input(
                     .ok_or("Enter at least one region.")?,
                 endpoint_url: None,
                 bill_export: None,
+                cluster_contents: form.cluster_contents,
             }),
             CloudCredentials::AwsAccessKey {
                 access_key_id: required(&form.key_id, "access key id")?,
@@ -173,6 +176,7 @@ pub fn account_input(
                 authority_url: None,
                 resource_manager_url: None,
                 bill_export: None,
+                cluster_contents: form.cluster_contents,
             }),
             CloudCredentials::AzureClientSecret {
                 client_id: required(&form.key_id, "client (application) id")?,
@@ -184,6 +188,7 @@ pub fn account_input(
                 project_ids: list(&form.scopes),
                 endpoint_url: None,
                 bill_export: None,
+                cluster_contents: form.cluster_contents,
             }),
             CloudCredentials::GcpServiceAccountKey {
                 key: required(&form.secret, "service account key (JSON)")?,
@@ -195,6 +200,7 @@ pub fn account_input(
                     .filter(|r| !r.is_empty())
                     .ok_or("Enter at least one region.")?,
                 endpoint_url: None,
+                cluster_contents: form.cluster_contents,
             }),
             CloudCredentials::AlibabaAccessKey {
                 access_key_id: required(&form.key_id, "AccessKey id")?,
@@ -331,6 +337,12 @@ fn ConnectForm(on_connected: impl Fn() + Copy + Send + Sync + 'static) -> impl I
                 } else {
                     field(3, |f| f.secret.clone(), |f, v| f.secret = v, false).into_any()
                 }}
+                {move || (provider.get() != CloudProvider::Kubernetes).then(|| view! {
+                    <label class="checkbox"><input type="checkbox" name="cluster_contents"
+                        prop:checked=move || form.with(|f| f.cluster_contents)
+                        on:change:target=move |ev| form.update(|f| f.cluster_contents = ev.target().checked())/>
+                        "Also list each cluster's nodes, namespaces and workloads (the clusters must grant this identity read access)"</label>
+                })}
                 <p class="hint">"The credential is stored encrypted and never shown again."</p>
                 <button class="button button--primary" type="submit">"Connect"</button>
             </form>
@@ -353,6 +365,7 @@ mod tests {
             locator: locator.into(),
             key_id: key_id.into(),
             secret: secret.into(),
+            cluster_contents: false,
         }
     }
 
