@@ -11,6 +11,7 @@ mod browser;
 mod budgets;
 mod cli;
 mod clouds;
+mod cluster_contents;
 mod cost;
 mod cost_dimensions;
 mod cost_json;

@@ -35,6 +35,8 @@ pub const ACK_CLUSTERS: &str = "alibaba/DescribeClustersV1";
 pub const ACK_NODE_POOLS: &str = "alibaba/DescribeClusterNodePools";
 pub const ECS_INSTANCES: &str = "alibaba/DescribeInstances";
 pub const ALIBABA_WHO_AM_I: &str = "alibaba/GetCallerIdentity";
+pub const AKS_USER_CREDENTIAL: &str = "azure/listClusterUserCredential";
+pub const ACK_USER_KUBECONFIG: &str = "alibaba/DescribeClusterUserKubeconfig";
 
 pub const AZURE_DIRECTORY: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 pub const AZURE_SUBSCRIPTION: &str = "6d2f7a8e-1c3b-4d5e-9f60-718293a4b5c6";
@@ -78,6 +80,10 @@ struct Inner {
     revoked: bool,
     /// Access tokens handed out, by provider.
     issued: BTreeMap<&'static str, String>,
+    /// Tokens to hand out instead of fresh ones, by provider (so a cluster stub can admit them).
+    fixed_tokens: BTreeMap<&'static str, String>,
+    /// The kubeconfig AKS and ACK issue for their clusters' users.
+    cluster_kubeconfig: String,
     lists: BTreeMap<String, Vec<Value>>,
     faults: BTreeMap<String, Fault>,
     calls: Vec<Call>,
@@ -109,6 +115,10 @@ impl CloudStub {
                 "/subscriptions/{subscription}/providers/{namespace}/{resource}",
                 axum::routing::get(arm_list),
             )
+            .route(
+                "/subscriptions/{subscription}/resourcegroups/{group}/providers/Microsoft.ContainerService/managedClusters/{name}/listClusterUserCredential",
+                axum::routing::post(aks_user_credential),
+            )
             .route("/token", axum::routing::post(gcp_token))
             .route(
                 "/v1/projects/{project}/locations/{location}/clusters",
@@ -120,6 +130,7 @@ impl CloudStub {
             )
             .route("/api/v1/clusters", axum::routing::get(alibaba))
             .route("/clusters/{id}/nodepools", axum::routing::get(alibaba))
+            .route("/k8s/{id}/user_config", axum::routing::get(alibaba))
             .route("/", axum::routing::get(alibaba))
             .with_state(Arc::clone(&inner));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -150,6 +161,22 @@ impl CloudStub {
 
     pub fn calls(&self) -> Vec<Call> {
         self.inner.lock().unwrap().calls.clone()
+    }
+
+    /// Hands out `token` as `provider`'s access token (`gcp`, `azure`, `aks` — the token for
+    /// Entra ID-integrated AKS clusters) from now on.
+    pub fn fix_token(&self, provider: &'static str, token: &str) {
+        self.inner
+            .lock()
+            .unwrap()
+            .fixed_tokens
+            .insert(provider, token.into());
+    }
+
+    /// The kubeconfig `listClusterUserCredential` (AKS) and `DescribeClusterUserKubeconfig`
+    /// (ACK) answer with.
+    pub fn set_cluster_kubeconfig(&self, kubeconfig: &str) {
+        self.inner.lock().unwrap().cluster_kubeconfig = kubeconfig.into();
     }
 
     pub fn calls_to(&self, key: &str) -> Vec<Call> {
@@ -309,8 +336,13 @@ fn bearer_ok(inner: &Shared, provider: &'static str, headers: &HeaderMap) -> boo
 }
 
 fn issue(inner: &Shared, provider: &'static str) -> String {
-    let token = format!("{provider}-access-{}", uuid::Uuid::new_v4().simple());
-    inner.lock().unwrap().issued.insert(provider, token.clone());
+    let mut inner = inner.lock().unwrap();
+    let token = inner
+        .fixed_tokens
+        .get(provider)
+        .cloned()
+        .unwrap_or_else(|| format!("{provider}-access-{}", uuid::Uuid::new_v4().simple()));
+    inner.issued.insert(provider, token.clone());
     token
 }
 
@@ -351,8 +383,10 @@ async fn azure_token(
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
     // Resource Manager's scope, or Blob storage's (the bill export pull).
     let storage = field("scope") == "https://storage.azure.com/.default";
+    // The AKS server app: tokens Entra ID-integrated clusters admit.
+    let aks = field("scope") == "6dae42f8-4368-4678-94ff-3960e28e3630/.default";
     if field("grant_type") != "client_credentials"
-        || !(storage || field("scope") == format!("{url}/.default"))
+        || !(storage || aks || field("scope") == format!("{url}/.default"))
     {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -391,6 +425,8 @@ async fn azure_token(
     // A storage token is for Azurite: shaped like Entra ID's, which is what it checks.
     let token = if storage {
         crate::object_stores::storage_token()
+    } else if aks {
+        issue(&inner, "aks")
     } else {
         issue(&inner, "azure")
     };
@@ -536,6 +572,29 @@ pub fn azure_vm(name: &str, location: &str, size: &str, power: &str) -> Value {
 
 // ---- Google Cloud ----
 
+/// `listClusterUserCredential` (the "Get Managed Cluster" credential example): the
+/// kubeconfig, base64-encoded.
+async fn aks_user_credential(State(inner): State<Shared>, headers: HeaderMap) -> Response {
+    let fault = enter(&inner, AKS_USER_CREDENTIAL, &BTreeMap::new(), 0);
+    if !bearer_ok(&inner, "azure", &headers) {
+        return error(
+            Dialect::Azure,
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "The access token is invalid.",
+        );
+    }
+    if let Some(response) = faulted(fault, Dialect::Azure).await {
+        return response;
+    }
+    let kubeconfig = inner.lock().unwrap().cluster_kubeconfig.clone();
+    axum::Json(json!({ "kubeconfigs": [{
+        "name": "clusterUser",
+        "value": base64::engine::general_purpose::STANDARD.encode(kubeconfig)
+    }] }))
+    .into_response()
+}
+
 async fn gcp_token(
     State(inner): State<Shared>,
     Form(form): Form<BTreeMap<String, String>>,
@@ -588,7 +647,11 @@ async fn gcp_token(
             );
         }
     };
-    if claims["scope"] != "https://www.googleapis.com/auth/cloud-platform.read-only" {
+    // Read-only, plus the e-mail GKE API servers admit a token by.
+    if claims["scope"]
+        != "https://www.googleapis.com/auth/cloud-platform.read-only \
+            https://www.googleapis.com/auth/userinfo.email"
+    {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
@@ -781,6 +844,7 @@ async fn alibaba(
         "DescribeClusterNodePools" => ACK_NODE_POOLS,
         "DescribeInstances" => ECS_INSTANCES,
         "GetCallerIdentity" => ALIBABA_WHO_AM_I,
+        "DescribeClusterUserKubeconfig" => ACK_USER_KUBECONFIG,
         _ => {
             return error(
                 Dialect::Alibaba,
@@ -840,6 +904,12 @@ async fn alibaba(
             .into_response()
         }
         ACK_NODE_POOLS => axum::Json(json!({ "nodepools": items })).into_response(),
+        // The `DescribeClusterUserKubeconfig` response example.
+        ACK_USER_KUBECONFIG => axum::Json(json!({
+            "config": inner.lock().unwrap().cluster_kubeconfig.clone(),
+            "expiration": "2026-12-05T12:00:00Z"
+        }))
+        .into_response(),
         // The `GetCallerIdentity` response example.
         ALIBABA_WHO_AM_I => axum::Json(json!({
             "IdentityType": "RAMUser", "AccountId": "1968132000120000",

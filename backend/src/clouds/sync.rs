@@ -385,7 +385,7 @@ async fn sync(
     }
     let scopes = connector.scopes();
     let mut total = scopes.len() + usize::from(connector.bill_exports().is_some());
-    set_total(state, claimed, total).await?;
+    set_total(state, claimed, total, true).await?;
     let mut tally = Tally::default();
     let mut clusters = Vec::new();
     let mut every_cluster_listed = true;
@@ -418,7 +418,7 @@ async fn sync(
     let mut done = scopes.len();
     if connector.lists_cluster_contents() {
         total += clusters.len() * Scope::in_cluster().len();
-        set_total(state, claimed, total).await?;
+        set_total(state, claimed, total, false).await?;
         for cluster in &clusters {
             let at = (done, total);
             sync_cluster_contents(state, claimed, connector.as_ref(), cluster, progress, at)
@@ -633,14 +633,25 @@ async fn sync_scope(
     Ok(outcome)
 }
 
-async fn set_total(state: &AppState, claimed: Claimed, total: usize) -> Result<(), AppError> {
+/// Sets the number of scopes; `restart` also zeroes the counters (a job claimed again after
+/// an interrupted attempt counts from the start).
+async fn set_total(
+    state: &AppState,
+    claimed: Claimed,
+    total: usize,
+    restart: bool,
+) -> Result<(), AppError> {
     let mut tx = db::begin_for_tenant(&state.db, claimed.tenant).await?;
     sqlx::query!(
-        "UPDATE sync_jobs SET scopes_total = $3, scopes_done = 0, resources = 0
+        "UPDATE sync_jobs
+         SET scopes_total = $3,
+             scopes_done = CASE WHEN $4 THEN 0 ELSE scopes_done END,
+             resources = CASE WHEN $4 THEN 0 ELSE resources END
          WHERE tenant_id = $1 AND id = $2",
         claimed.tenant.0,
         claimed.job.0,
         i32::try_from(total).unwrap_or(i32::MAX),
+        restart,
     )
     .execute(&mut *tx)
     .await?;
