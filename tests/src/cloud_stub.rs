@@ -325,6 +325,36 @@ fn page_index(token: Option<&String>) -> usize {
         .unwrap_or(0)
 }
 
+/// Records a call to `key` (its query and page), checks its bearer token — Azure's or
+/// Google's, by `dialect` — and plays the fault due, if any: `Err` is the answer to give.
+async fn admitted(
+    inner: &Shared,
+    (key, query, page): (&str, &BTreeMap<String, String>, usize),
+    dialect: Dialect,
+    headers: &HeaderMap,
+) -> Result<(), Response> {
+    let fault = enter(inner, key, query, page);
+    let (provider, code, message) = match dialect {
+        Dialect::Google => (
+            "gcp",
+            "UNAUTHENTICATED",
+            "Request had invalid authentication credentials.",
+        ),
+        _ => (
+            "azure",
+            "InvalidAuthenticationToken",
+            "The access token is invalid.",
+        ),
+    };
+    if !bearer_ok(inner, provider, headers) {
+        return Err(error(dialect, StatusCode::UNAUTHORIZED, code, message));
+    }
+    match faulted(fault, dialect).await {
+        Some(response) => Err(response),
+        None => Ok(()),
+    }
+}
+
 fn bearer_ok(inner: &Shared, provider: &'static str, headers: &HeaderMap) -> bool {
     let inner = inner.lock().unwrap();
     let Some(token) = inner.issued.get(provider) else {
@@ -474,16 +504,7 @@ async fn arm_list(
         }
     };
     let page = page_index(query.get("$skiptoken"));
-    let fault = enter(&inner, key, &query, page);
-    if !bearer_ok(&inner, "azure", &headers) {
-        return error(
-            Dialect::Azure,
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            "The access token is invalid.",
-        );
-    }
-    if let Some(response) = faulted(fault, Dialect::Azure).await {
+    if let Err(response) = admitted(&inner, (key, &query, page), Dialect::Azure, &headers).await {
         return response;
     }
     if subscription != AZURE_SUBSCRIPTION {
@@ -570,21 +591,11 @@ pub fn azure_vm(name: &str, location: &str, size: &str, power: &str) -> Value {
     })
 }
 
-// ---- Google Cloud ----
-
 /// `listClusterUserCredential` (the "Get Managed Cluster" credential example): the
 /// kubeconfig, base64-encoded.
 async fn aks_user_credential(State(inner): State<Shared>, headers: HeaderMap) -> Response {
-    let fault = enter(&inner, AKS_USER_CREDENTIAL, &BTreeMap::new(), 0);
-    if !bearer_ok(&inner, "azure", &headers) {
-        return error(
-            Dialect::Azure,
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            "The access token is invalid.",
-        );
-    }
-    if let Some(response) = faulted(fault, Dialect::Azure).await {
+    let call = (AKS_USER_CREDENTIAL, &BTreeMap::new(), 0);
+    if let Err(response) = admitted(&inner, call, Dialect::Azure, &headers).await {
         return response;
     }
     let kubeconfig = inner.lock().unwrap().cluster_kubeconfig.clone();
@@ -594,6 +605,8 @@ async fn aks_user_credential(State(inner): State<Shared>, headers: HeaderMap) ->
     }] }))
     .into_response()
 }
+
+// ---- Google Cloud ----
 
 async fn gcp_token(
     State(inner): State<Shared>,
@@ -668,16 +681,14 @@ async fn gke_list(
     Path((project, location)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let fault = enter(&inner, GKE_CLUSTERS, &BTreeMap::new(), 0);
-    if !bearer_ok(&inner, "gcp", &headers) {
-        return error(
-            Dialect::Google,
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
-            "Request had invalid authentication credentials.",
-        );
-    }
-    if let Some(response) = faulted(fault, Dialect::Google).await {
+    if let Err(response) = admitted(
+        &inner,
+        (GKE_CLUSTERS, &BTreeMap::new(), 0),
+        Dialect::Google,
+        &headers,
+    )
+    .await
+    {
         return response;
     }
     if project != GCP_PROJECT || location != "-" {
@@ -705,16 +716,14 @@ async fn gce_list(
     headers: HeaderMap,
 ) -> Response {
     let page = page_index(query.get("pageToken"));
-    let fault = enter(&inner, GCE_INSTANCES, &query, page);
-    if !bearer_ok(&inner, "gcp", &headers) {
-        return error(
-            Dialect::Google,
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
-            "Request had invalid authentication credentials.",
-        );
-    }
-    if let Some(response) = faulted(fault, Dialect::Google).await {
+    if let Err(response) = admitted(
+        &inner,
+        (GCE_INSTANCES, &query, page),
+        Dialect::Google,
+        &headers,
+    )
+    .await
+    {
         return response;
     }
     if project != GCP_PROJECT {
