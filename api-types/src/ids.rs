@@ -48,4 +48,5 @@ typed_id! {
     NamespaceId: "A namespace of a Kubernetes cluster.",
     WorkloadId: "A Deployment, StatefulSet, DaemonSet, Job or CronJob.",
     AppRuleId: "A rule that names the app of the workloads it matches.",
+    IdentityProviderId: "A single sign-on provider of a tenant.",
 }

@@ -11,5 +11,6 @@ pub mod identity;
 pub mod ids;
 pub mod ops;
 pub mod rbac;
+pub mod sso;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};

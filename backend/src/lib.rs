@@ -21,6 +21,7 @@ pub mod ops;
 pub mod rbac;
 pub mod secrets;
 pub mod server;
+pub mod sso;
 pub mod state;
 pub mod telemetry;
 pub mod tenants;
@@ -57,6 +58,7 @@ use crate::state::AppState;
         (name = "inventory", description = "Clusters, nodes, namespaces, workloads, apps and virtual machines from every connected cloud"),
         (name = "budgets", description = "Spending limits with alerts on actual and forecast spend"),
         (name = "notifications", description = "Messages shown in the portal"),
+        (name = "sso", description = "Single sign-on: the tenant's identity providers"),
         (name = "events", description = "Live events over a WebSocket"),
         (name = "operations", description = "Liveness, readiness and metrics"),
         (name = "meta", description = "This API's own description"),
@@ -108,6 +110,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(cost::anomaly_handlers::routes())
         .merge(clouds::handlers::routes())
         .merge(apps::routes())
+        .merge(sso::routes())
         .merge(notifications::routes())
         .merge(events::routes())
         .merge(ops::routes())

@@ -204,6 +204,16 @@ async fn objects_of_b(
         .await,
         "/id",
     );
+    let identity_provider = created(
+        app.call(
+            &owner.token,
+            Method::POST,
+            "/api/v1/identity-providers",
+            Some(valid_body("identity-providers", &project).unwrap()),
+        )
+        .await,
+        "/id",
+    );
     let cloud_account = created(
         app.call(
             &owner.token,
@@ -265,6 +275,7 @@ async fn objects_of_b(
         ("cost/allocation-rules", rule),
         ("budgets", budget),
         ("app-rules", app_rule),
+        ("identity-providers", identity_provider),
         ("notifications", notification.to_string()),
         ("anomalies", anomaly.to_string()),
         ("cloud-accounts", cloud_account),
@@ -285,6 +296,7 @@ async fn snapshot(app: &TestApp, owner: &Actor) -> Vec<Value> {
         "/api/v1/cost/allocation-rules",
         "/api/v1/budgets",
         "/api/v1/app-rules",
+        "/api/v1/identity-providers",
         "/api/v1/notifications",
         "/api/v1/anomalies",
         "/api/v1/cloud-accounts",
@@ -319,6 +331,8 @@ fn valid_body(collection: &str, project: &str) -> Option<Value> {
             "match": {"field": "sub_account", "value": "b"},
             "target": {"kind": "project", "project_id": project}}),
         "app-rules" => json!({"app": "b-app", "priority": 1, "match": {"namespace": "b-*"}}),
+        "identity-providers" => json!({"name": "b-sso", "kind": "oidc",
+            "issuer": "https://sso.b.example", "client_id": "b", "client_secret": "b-secret"}),
         "cloud-accounts" => json!({"name": "b-cloud",
             "settings": {"provider": "aws", "regions": ["eu-west-1"],
                          "endpoint_url": "https://aws.example.com"},

@@ -31,4 +31,5 @@ mod plumbing;
 mod providers;
 mod resilience;
 mod shutdown;
+mod sso;
 mod tenants;

@@ -1,0 +1,136 @@
+//! Single sign-on: a tenant's identity providers (OpenID Connect, or GitHub's OAuth 2.0) and
+//! how their people become members with roles.
+//!
+//! Client secrets are write-only: they go in with [`IdentityProviderInput`] and never come
+//! back out ([`IdentityProvider::has_client_secret`] says whether one is stored).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::IdentityProviderId;
+use crate::rbac::BuiltinRole;
+
+#[cfg(feature = "server")]
+use utoipa::ToSchema;
+
+/// How the provider signs people in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// Any OpenID Connect provider, found through its issuer's discovery document.
+    Oidc,
+    /// GitHub (plain OAuth 2.0): the user and their organization / team memberships come from
+    /// GitHub's API.
+    Github,
+}
+
+/// Where an OpenID Connect provider's settings came from; the issuer is what counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderPreset {
+    /// Microsoft Entra ID: issuer `https://login.microsoftonline.com/{directory}/v2.0`,
+    /// groups in the `groups` claim.
+    EntraId,
+    /// Google: issuer `https://accounts.google.com` (no group claim).
+    Google,
+    /// Okta: issuer `https://{your-domain}.okta.com` (or an authorization server), groups in
+    /// `groups`.
+    Okta,
+    /// Keycloak: issuer `https://{host}/realms/{realm}`, groups in `groups`.
+    Keycloak,
+}
+
+/// A provider group (or GitHub `org` / `org/team`) whose members get a role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RoleMapping {
+    pub group: String,
+    pub role: BuiltinRole,
+}
+
+/// What an administrator sets for a provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProviderInput {
+    /// Shown on the sign-in button ("Sign in with …").
+    pub name: String,
+    pub kind: ProviderKind,
+    #[serde(default)]
+    pub preset: Option<ProviderPreset>,
+    /// OpenID Connect: the issuer, exactly as the provider's ID tokens carry it.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    pub client_id: String,
+    /// Write-only; omitted on a change: the stored one is kept.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Scopes asked for besides `openid` (OIDC), e.g. `["email", "profile", "groups"]`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The ID-token claim holding the user's groups (OIDC), e.g. `groups` or `roles`.
+    #[serde(default)]
+    pub groups_claim: Option<String>,
+    /// People with a verified e-mail address in these domains become members at their first
+    /// sign-in; everyone else needs an invitation.
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+    /// Groups whose members get a role, evaluated at every sign-in.
+    #[serde(default)]
+    pub role_mappings: Vec<RoleMapping>,
+    /// The role of a member no mapping matches (default: viewer).
+    #[serde(default)]
+    pub default_role: Option<BuiltinRole>,
+    /// Off: the provider is kept but nobody signs in with it.
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// A configured provider as administrators see it (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct IdentityProvider {
+    pub id: IdentityProviderId,
+    pub name: String,
+    pub kind: ProviderKind,
+    pub preset: Option<ProviderPreset>,
+    pub issuer: Option<String>,
+    pub client_id: String,
+    pub has_client_secret: bool,
+    pub scopes: Vec<String>,
+    pub groups_claim: Option<String>,
+    pub allowed_domains: Vec<String>,
+    pub role_mappings: Vec<RoleMapping>,
+    pub default_role: BuiltinRole,
+    pub enabled: bool,
+    /// The redirect URI to register at the provider, exactly.
+    pub redirect_uri: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A sign-in button of the sign-in page: all that is public about a provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct SignInProvider {
+    pub id: IdentityProviderId,
+    pub name: String,
+    pub kind: ProviderKind,
+}
+
+/// The tenant's sign-in options, for its sign-in page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct SignInOptions {
+    pub tenant: String,
+    pub providers: Vec<SignInProvider>,
+    /// Local passwords are off (except for break-glass Owners).
+    pub sso_required: bool,
+}

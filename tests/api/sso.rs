@@ -1,0 +1,252 @@
+//! Single sign-on configuration: a tenant's identity providers through
+//! `/api/v1/identity-providers` — the client secret sealed and never shown, every change
+//! audited without it, settings checked with a sentence saying what to enter.
+
+use axum::http::Method;
+use nimbus_api_types::rbac::BuiltinRole;
+use nimbus_tests::{TestApp, test_config};
+use serde_json::{Value, json};
+
+const SECRET: &str = "sso-client-secret-canary-8e41d0";
+
+fn keycloak() -> Value {
+    json!({
+        "name": "Acme Keycloak",
+        "kind": "oidc",
+        "preset": "keycloak",
+        "issuer": "https://sso.acme.example/realms/acme",
+        "client_id": "nimbus",
+        "client_secret": SECRET,
+        "scopes": ["email", "profile", "groups"],
+        "groups_claim": "groups",
+        "allowed_domains": ["acme.example"],
+        "role_mappings": [{ "group": "platform", "role": "operator" },
+                          { "group": "finops", "role": "finance" }],
+    })
+}
+
+#[tokio::test]
+async fn an_owner_adds_changes_and_removes_a_provider_whose_secret_never_comes_back() {
+    let app = TestApp::new().await;
+    let tenant = app.tenant("acme").await;
+    let owner = app.member(tenant, BuiltinRole::Owner).await;
+
+    let created = app
+        .call(
+            &owner.token,
+            Method::POST,
+            "/api/v1/identity-providers",
+            Some(keycloak()),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert!(!created.text().contains(SECRET));
+    let provider = created.json();
+    let id = provider["id"].as_str().unwrap().to_owned();
+    assert_eq!(provider["has_client_secret"], true);
+    assert_eq!(provider["default_role"], "viewer");
+    assert_eq!(provider["enabled"], true);
+    assert!(
+        provider["redirect_uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/api/v1/auth/sso/callback"),
+        "{provider}"
+    );
+    assert_eq!(provider["role_mappings"][1]["role"], "finance");
+
+    // The stored secret is ciphertext that opens only as this provider's.
+    let (key_version, wrapped_key, ciphertext): (i32, Vec<u8>, Vec<u8>) = sqlx::query_as(
+        "SELECT secret_key_version, secret_wrapped_key, client_secret FROM identity_providers",
+    )
+    .fetch_one(&mut app.owner().await)
+    .await
+    .unwrap();
+    assert!(
+        !ciphertext
+            .windows(SECRET.len())
+            .any(|window| window == SECRET.as_bytes())
+    );
+    let sealed = nimbus::secrets::Sealed {
+        key_version,
+        wrapped_key,
+        ciphertext,
+    };
+    let binding = |record| nimbus::secrets::Binding {
+        purpose: "identity-provider-client-secret",
+        tenant,
+        record,
+    };
+    let opened = app
+        .state
+        .secrets
+        .open(&sealed, binding(id.parse().unwrap()))
+        .unwrap();
+    assert_eq!(opened, SECRET.as_bytes());
+    assert!(
+        app.state
+            .secrets
+            .open(&sealed, binding(uuid::Uuid::new_v4()))
+            .is_err()
+    );
+
+    // A change without a secret keeps the stored one.
+    let mut change = keycloak();
+    change["name"] = json!("Keycloak");
+    change["enabled"] = json!(false);
+    change.as_object_mut().unwrap().remove("client_secret");
+    let changed = app
+        .call(
+            &owner.token,
+            Method::PUT,
+            &format!("/api/v1/identity-providers/{id}"),
+            Some(change),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text());
+    let changed = changed.json();
+    assert_eq!(changed["name"], "Keycloak");
+    assert_eq!(changed["enabled"], false);
+    assert_eq!(changed["has_client_secret"], true);
+
+    // Two providers cannot share a name.
+    let mut twin = keycloak();
+    twin["name"] = json!("Keycloak");
+    let conflict = app
+        .call(
+            &owner.token,
+            Method::POST,
+            "/api/v1/identity-providers",
+            Some(twin),
+        )
+        .await;
+    assert_eq!(conflict.status, 409, "{}", conflict.text());
+
+    let listed = app.get_ok(&owner, "/api/v1/identity-providers").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert!(!listed.to_string().contains(SECRET));
+
+    let removed = app
+        .call(
+            &owner.token,
+            Method::DELETE,
+            &format!("/api/v1/identity-providers/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 204);
+    let gone = app
+        .call(
+            &owner.token,
+            Method::GET,
+            &format!("/api/v1/identity-providers/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, 404);
+
+    // Audited, each in the change's own transaction, never with the secret.
+    let trail: Vec<(String, String)> = sqlx::query_as(
+        "SELECT action, details::text FROM audit_log
+         WHERE action LIKE 'identity_provider.%' ORDER BY id",
+    )
+    .fetch_all(&mut app.owner().await)
+    .await
+    .unwrap();
+    let actions: Vec<&str> = trail.iter().map(|(action, _)| action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "identity_provider.create",
+            "identity_provider.update",
+            "identity_provider.delete"
+        ]
+    );
+    assert!(trail.iter().all(|(_, details)| !details.contains(SECRET)));
+    assert!(
+        trail[0].1.contains("\"client_secret_changed\": true"),
+        "{}",
+        trail[0].1
+    );
+}
+
+#[tokio::test]
+async fn settings_that_cannot_work_are_refused_with_what_to_enter() {
+    let app = TestApp::with_config(test_config(None)).await;
+    let tenant = app.tenant("acme").await;
+    let owner = app.member(tenant, BuiltinRole::Owner).await;
+    let refused = |change: Value, says: &'static str| {
+        let app = &app;
+        let owner = &owner;
+        async move {
+            let mut input = keycloak();
+            for (key, value) in change.as_object().unwrap() {
+                match value {
+                    Value::Null => {
+                        input.as_object_mut().unwrap().remove(key);
+                    }
+                    value => input[key] = value.clone(),
+                }
+            }
+            let response = app
+                .call(
+                    &owner.token,
+                    Method::POST,
+                    "/api/v1/identity-providers",
+                    Some(input),
+                )
+                .await;
+            assert_eq!(response.status, 422, "{says}: {}", response.text());
+            let message = response.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(message.contains(says), "{message} lacks {says}");
+        }
+    };
+    refused(json!({ "issuer": null }), "https://{host}/realms/{realm}").await;
+    refused(
+        json!({ "issuer": null, "preset": "entra_id" }),
+        "login.microsoftonline.com",
+    )
+    .await;
+    // The outbound policy: no plain http, no private addresses for a provider.
+    refused(json!({ "issuer": "http://sso.acme.example" }), "issuer:").await;
+    refused(
+        json!({ "issuer": "https://127.0.0.1:8443/realms/a" }),
+        "issuer:",
+    )
+    .await;
+    refused(json!({ "client_secret": null }), "client_secret").await;
+    refused(
+        json!({ "kind": "github", "preset": null }),
+        "GitHub has none",
+    )
+    .await;
+    refused(
+        json!({ "allowed_domains": ["@acme.example"] }),
+        "allowed_domains",
+    )
+    .await;
+    refused(json!({ "scopes": ["email profile"] }), "scopes").await;
+    refused(json!({ "name": " Keycloak" }), "name").await;
+    refused(
+        json!({ "role_mappings": [{ "group": "", "role": "owner" }] }),
+        "role_mappings",
+    )
+    .await;
+    let none = app.get_ok(&owner, "/api/v1/identity-providers").await;
+    assert_eq!(none, json!([]));
+
+    // GitHub needs no issuer.
+    let github = app
+        .call(
+            &owner.token,
+            Method::POST,
+            "/api/v1/identity-providers",
+            Some(json!({ "name": "GitHub", "kind": "github", "client_id": "Iv1.0123456789abcdef",
+                         "client_secret": SECRET, "role_mappings": [{ "group": "acme/platform", "role": "operator" }] })),
+        )
+        .await;
+    assert_eq!(github.status, 201, "{}", github.text());
+}
