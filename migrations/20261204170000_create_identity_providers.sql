@@ -1,8 +1,4 @@
--- Single sign-on (issue 7): a tenant's identity providers, the provider identities linked to
--- users, and sign-ins in flight.
-
--- Local password sign-in off for everyone but break-glass Owners.
-ALTER TABLE tenants ADD COLUMN sso_required boolean NOT NULL DEFAULT false;
+-- Single sign-on (issue 7): a tenant's identity providers.
 
 CREATE TABLE identity_providers (
     id                        uuid        PRIMARY KEY,

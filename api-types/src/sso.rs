@@ -115,22 +115,3 @@ pub struct IdentityProvider {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
-
-/// A sign-in button of the sign-in page: all that is public about a provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
-pub struct SignInProvider {
-    pub id: IdentityProviderId,
-    pub name: String,
-    pub kind: ProviderKind,
-}
-
-/// The tenant's sign-in options, for its sign-in page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
-pub struct SignInOptions {
-    pub tenant: String,
-    pub providers: Vec<SignInProvider>,
-    /// Local passwords are off (except for break-glass Owners).
-    pub sso_required: bool,
-}
