@@ -115,3 +115,14 @@ pub struct IdentityProvider {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+/// Whether `path` is a path of this site to return to after signing in: it must start with one
+/// `/`; anything that could leave the site (`//host`, `/\host`, `https://…`, a header break)
+/// is not one.
+#[must_use]
+pub fn same_site_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && !path.contains(['\r', '\n'])
+}

@@ -250,3 +250,205 @@ async fn settings_that_cannot_work_are_refused_with_what_to_enter() {
         .await;
     assert_eq!(github.status, 201, "{}", github.text());
 }
+
+/// The app (reaching providers on 127.0.0.1 over http) and a provider that knows it.
+async fn app_and_provider() -> (TestApp, nimbus_tests::oidc::OidcProvider) {
+    let mut config = test_config(None);
+    config.outbound.allow_http = true;
+    config.outbound.allow_private_networks = true;
+    let app = TestApp::with_config(config).await;
+    let redirect = format!("{}/api/v1/auth/sso/callback", app.state.config.base_url());
+    let provider = nimbus_tests::oidc::start(&json!([{
+        "client_id": "nimbus", "client_secret": SECRET, "redirect_uris": [redirect]
+    }]))
+    .await;
+    (app, provider)
+}
+
+fn query_of(location: &str) -> std::collections::BTreeMap<String, String> {
+    reqwest::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_sign_in_starts_at_the_provider_with_pkce_and_a_state_bound_to_the_browser() {
+    let (app, idp) = app_and_provider().await;
+    let tenant = app.tenant("acme").await;
+    let owner = app.member(tenant, BuiltinRole::Owner).await;
+    let mut input = keycloak();
+    input["issuer"] = json!(idp.issuer);
+    input["client_id"] = json!("nimbus");
+    input["scopes"] = json!(["email", "groups"]);
+    let created = app
+        .call(
+            &owner.token,
+            Method::POST,
+            "/api/v1/identity-providers",
+            Some(input),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+
+    let started = app
+        .get(&format!(
+            "/api/v1/auth/sso/start?tenant=acme&provider={id}&next=/clusters%3Fprovider%3Daws"
+        ))
+        .await;
+    assert_eq!(started.status, 303, "{}", started.text());
+    let location = started.headers["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("{}/auth?", idp.issuer)),
+        "{location}"
+    );
+    let query = query_of(&location);
+    assert_eq!(query["response_type"], "code");
+    assert_eq!(query["client_id"], "nimbus");
+    assert_eq!(
+        query["redirect_uri"],
+        format!("{}/api/v1/auth/sso/callback", app.state.config.base_url())
+    );
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["code_challenge"].len(), 43, "{query:?}");
+    let scopes: Vec<&str> = query["scope"].split(' ').collect();
+    assert!(
+        scopes.contains(&"openid") && scopes.contains(&"groups"),
+        "{scopes:?}"
+    );
+
+    // The browser binding: an HttpOnly host cookie whose hash, with the state's, is stored.
+    let cookie = started.headers["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.starts_with("__Host-nimbus_sso=nimbus_sso_"),
+        "{cookie}"
+    );
+    for attribute in [
+        "Path=/",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Max-Age=600",
+    ] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let browser = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    let sha256 = |text: &str| {
+        ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
+            .as_ref()
+            .to_vec()
+    };
+    let (browser_hash, nonce, verifier, next, seconds_left): (
+        Vec<u8>,
+        String,
+        String,
+        String,
+        f64,
+    ) = sqlx::query_as(
+        "SELECT browser_hash, nonce, pkce_verifier, next,
+                    extract(epoch FROM expires_at - now())::float8
+             FROM sso_logins WHERE state_hash = $1",
+    )
+    .bind(sha256(&query["state"]))
+    .fetch_one(&mut app.owner().await)
+    .await
+    .unwrap();
+    assert_eq!(browser_hash, sha256(&browser));
+    assert_eq!(nonce, query["nonce"]);
+    assert_eq!(next, "/clusters?provider=aws");
+    assert!((590.0..=600.0).contains(&seconds_left), "{seconds_left}");
+    // The challenge is the S256 of the stored verifier.
+    use base64::Engine as _;
+    assert_eq!(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha256(&verifier)),
+        query["code_challenge"]
+    );
+
+    // The provider takes the request: it asks for a login, not back with an error.
+    let answer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(&location)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303, "{:?}", answer.text().await);
+    let interaction = answer.headers()["location"].to_str().unwrap();
+    assert!(interaction.starts_with("/interaction/"), "{interaction}");
+}
+
+#[tokio::test]
+async fn a_sign_in_does_not_start_for_another_site_a_disabled_or_foreign_provider_or_one_that_is_down()
+ {
+    let (app, idp) = app_and_provider().await;
+    let tenant = app.tenant("acme").await;
+    let owner = app.member(tenant, BuiltinRole::Owner).await;
+    let add = |issuer: String, name: &'static str, enabled: bool| {
+        let app = &app;
+        let owner = &owner;
+        async move {
+            let mut input = keycloak();
+            input["issuer"] = json!(issuer);
+            input["name"] = json!(name);
+            input["enabled"] = json!(enabled);
+            let created = app
+                .call(
+                    &owner.token,
+                    Method::POST,
+                    "/api/v1/identity-providers",
+                    Some(input),
+                )
+                .await;
+            assert_eq!(created.status, 201, "{}", created.text());
+            created.json()["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let live = add(idp.issuer.clone(), "Live", true).await;
+    let off = add(idp.issuer.clone(), "Off", false).await;
+    let down = add(
+        format!("http://127.0.0.1:{}", nimbus_tests::free_port()),
+        "Down",
+        true,
+    )
+    .await;
+    let start = |tenant: &str, provider: &str, next: &str| {
+        format!("/api/v1/auth/sso/start?tenant={tenant}&provider={provider}&next={next}")
+    };
+
+    for outside in [
+        "//evil.example",
+        "/%5Cevil.example",
+        "https://evil.example/",
+    ] {
+        let refused = app.get(&start("acme", &live, outside)).await;
+        assert_eq!(refused.status, 422, "{outside}: {}", refused.text());
+    }
+    assert_eq!(app.get(&start("acme", &off, "/")).await.status, 404);
+    assert_eq!(app.get(&start("nobody", &live, "/")).await.status, 404);
+    // Another tenant's slug with this tenant's provider: not found there.
+    app.tenant("globex").await;
+    assert_eq!(app.get(&start("globex", &live, "/")).await.status, 404);
+    let unreachable = app.get(&start("acme", &down, "/")).await;
+    assert_eq!(unreachable.status, 503, "{}", unreachable.text());
+    assert!(
+        unreachable.text().contains("Down cannot be reached"),
+        "{}",
+        unreachable.text()
+    );
+    // Nothing was left in flight by the refusals.
+    let in_flight: i64 = sqlx::query_scalar("SELECT count(*) FROM sso_logins")
+        .fetch_one(&mut app.owner().await)
+        .await
+        .unwrap();
+    assert_eq!(in_flight, 0);
+}

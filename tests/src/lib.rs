@@ -9,6 +9,7 @@ pub mod browser;
 pub mod cloud_stub;
 pub mod kube_stub;
 pub mod object_stores;
+pub mod oidc;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -20,6 +20,8 @@ pub enum SecretKind {
     Csrf,
     /// Invitation, password-reset and setup links.
     Link,
+    /// Binds a single sign-on in flight to the browser that started it (a cookie).
+    SsoBrowser,
 }
 
 impl SecretKind {
@@ -31,6 +33,7 @@ impl SecretKind {
             Self::SessionCookie => "nimbus_sid_",
             Self::Csrf => "nimbus_csrf_",
             Self::Link => "nimbus_link_",
+            Self::SsoBrowser => "nimbus_sso_",
         }
     }
 }

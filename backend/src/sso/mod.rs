@@ -1,6 +1,8 @@
 //! Single sign-on (issue 7): each tenant's identity providers — OpenID Connect (presets for
-//! Microsoft Entra ID, Google, Okta, Keycloak) or GitHub — in `providers.rs`.
+//! Microsoft Entra ID, Google, Okta, Keycloak) or GitHub — in `providers.rs`; the relying
+//! party's sign-in in `flow.rs`.
 
+pub mod flow;
 pub mod providers;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -16,4 +18,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
             providers::replace,
             providers::delete
         ))
+        .routes(routes!(flow::start))
 }

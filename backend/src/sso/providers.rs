@@ -19,7 +19,7 @@ use crate::auth::extract::{Can, perm};
 use crate::db;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path};
-use crate::secrets::Binding;
+use crate::secrets::{Binding, Sealed};
 use crate::state::AppState;
 
 const PURPOSE: &str = "identity-provider-client-secret";
@@ -453,4 +453,67 @@ pub async fn delete(
     .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What a sign-in needs of a provider, its client secret opened.
+pub struct SignInSettings {
+    pub id: IdentityProviderId,
+    pub name: String,
+    pub enabled: bool,
+    /// `None` for GitHub.
+    pub issuer: Option<String>,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+/// The provider `id` of `tenant` for a sign-in, or `None` when there is no such provider.
+pub async fn sign_in_settings(
+    conn: &mut PgConnection,
+    state: &AppState,
+    tenant: TenantId,
+    id: IdentityProviderId,
+) -> Result<Option<SignInSettings>, AppError> {
+    let Some(row) = sqlx::query!(
+        r#"SELECT name, enabled, issuer, client_id, scopes,
+                  secret_key_version, secret_wrapped_key, client_secret
+           FROM identity_providers WHERE tenant_id = $1 AND id = $2"#,
+        tenant.0,
+        id.0,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let client_secret = match (
+        row.secret_key_version,
+        row.secret_wrapped_key,
+        row.client_secret,
+    ) {
+        (Some(key_version), Some(wrapped_key), Some(ciphertext)) => {
+            let sealed = Sealed {
+                key_version,
+                wrapped_key,
+                ciphertext,
+            };
+            let plaintext = state.secrets.open(&sealed, binding(tenant, id)).map_err(|_| {
+                AppError::new(
+                    ErrorCode::ServiceUnavailable,
+                    "the provider's client secret does not open: an administrator must enter it again",
+                )
+            })?;
+            Some(String::from_utf8(plaintext).map_err(AppError::internal)?)
+        }
+        _ => None,
+    };
+    Ok(Some(SignInSettings {
+        id,
+        name: row.name,
+        enabled: row.enabled,
+        issuer: row.issuer,
+        client_id: row.client_id,
+        client_secret,
+        scopes: row.scopes,
+    }))
 }

@@ -93,14 +93,7 @@ pub fn SignInPage() -> impl IntoView {
 /// Anything that could leave the site (`//host`, `/\host`, `https://…`) is refused.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(path)
-            if path.starts_with('/')
-                && !path.starts_with("//")
-                && !path.starts_with("/\\")
-                && !path.contains(['\r', '\n']) =>
-        {
-            path.to_owned()
-        }
+        Some(path) if nimbus_api_types::sso::same_site_path(path) => path.to_owned(),
         _ => "/".to_owned(),
     }
 }
