@@ -166,10 +166,15 @@ pub async fn start(
     }
     let (url, csrf, nonce) = request.url();
     let browser = NewSecret::generate(SecretKind::SsoBrowser).map_err(AppError::internal)?;
-    // Sign-ins abandoned at the provider are never called back: each new one sweeps them.
-    sqlx::query!("DELETE FROM sso_logins WHERE expires_at < now()")
-        .execute(&state.db)
-        .await?;
+    let mut tx = db::begin_for_tenant(&state.db, tenant).await?;
+    // Sign-ins abandoned at the provider are never called back: each new one of the tenant
+    // sweeps its tenant's.
+    sqlx::query!(
+        "DELETE FROM sso_logins WHERE tenant_id = $1 AND expires_at < now()",
+        tenant.0
+    )
+    .execute(&mut *tx)
+    .await?;
     let state_hash = SecretHash::of(csrf.secret());
     sqlx::query!(
         "INSERT INTO sso_logins (state_hash, browser_hash, tenant_id, provider_id, nonce,
@@ -184,8 +189,9 @@ pub async fn start(
         next,
         LOGIN_LIFETIME.as_secs_f64(),
     )
-    .execute(&state.db)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     let cookie = HeaderValue::from_str(&format!(
         "{BROWSER_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
         browser.plaintext,
