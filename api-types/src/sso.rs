@@ -25,6 +25,25 @@ pub enum ProviderKind {
     Github,
 }
 
+impl ProviderKind {
+    pub const ALL: [Self; 2] = [Self::Oidc, Self::Github];
+
+    /// The stable wire name, such as `oidc`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Oidc => "oidc",
+            Self::Github => "github",
+        }
+    }
+
+    /// The kind with this wire name.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
 /// Where an OpenID Connect provider's settings came from; the issuer is what counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(ToSchema))]
@@ -40,6 +59,27 @@ pub enum ProviderPreset {
     Okta,
     /// Keycloak: issuer `https://{host}/realms/{realm}`, groups in `groups`.
     Keycloak,
+}
+
+impl ProviderPreset {
+    pub const ALL: [Self; 4] = [Self::EntraId, Self::Google, Self::Okta, Self::Keycloak];
+
+    /// The stable wire name, such as `entra_id`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::EntraId => "entra_id",
+            Self::Google => "google",
+            Self::Okta => "okta",
+            Self::Keycloak => "keycloak",
+        }
+    }
+
+    /// The preset with this wire name.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|preset| preset.as_str() == name)
+    }
 }
 
 /// A provider group (or GitHub `org` / `org/team`) whose members get a role.

@@ -109,19 +109,6 @@ fn account_input(provider: &str, clouds: &CloudStub, cluster_contents: bool) -> 
     }
 }
 
-async fn connect(app: &TestApp, owner: &Actor, input: Value) -> String {
-    let response = app
-        .call(
-            &owner.token,
-            Method::POST,
-            "/api/v1/cloud-accounts",
-            Some(input),
-        )
-        .await;
-    assert_eq!(response.status, 201, "{}", response.text());
-    response.json()["id"].as_str().unwrap().to_owned()
-}
-
 /// The account's only cluster and what the inventory shows inside it.
 async fn contents(app: &TestApp, owner: &Actor, account: &str) -> (Value, Vec<Value>, Vec<Value>) {
     let clusters = app
@@ -159,7 +146,13 @@ async fn aks_gke_and_ack_clusters_are_read_inside_with_the_accounts_credential()
     let tenant = app.tenant("acme").await;
     let owner = app.member(tenant, BuiltinRole::Owner).await;
     for provider in ["azure", "gcp", "alibaba"] {
-        let account = connect(&app, &owner, account_input(provider, &clouds, true)).await;
+        let account = app
+            .create_ok(
+                &owner,
+                "/api/v1/cloud-accounts",
+                account_input(provider, &clouds, true),
+            )
+            .await;
         let job = app.sync(&owner, &account).await;
         assert_eq!(job["state"], "succeeded", "{provider}: {job}");
         // The cluster, then 2 nodes + 2 namespaces + 2 deployments from inside it.
@@ -243,7 +236,13 @@ async fn an_entra_id_aks_cluster_is_read_with_a_token_for_the_aks_server_app() {
     let app = app().await;
     let tenant = app.tenant("acme").await;
     let owner = app.member(tenant, BuiltinRole::Owner).await;
-    let account = connect(&app, &owner, account_input("azure", &clouds, true)).await;
+    let account = app
+        .create_ok(
+            &owner,
+            "/api/v1/cloud-accounts",
+            account_input("azure", &clouds, true),
+        )
+        .await;
     let job = app.sync(&owner, &account).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     let (_, nodes, workloads) = contents(&app, &owner, &account).await;
@@ -258,7 +257,13 @@ async fn a_cluster_refusing_the_identity_degrades_the_account_and_switching_off_
     let app = app().await;
     let tenant = app.tenant("acme").await;
     let owner = app.member(tenant, BuiltinRole::Owner).await;
-    let account = connect(&app, &owner, account_input("gcp", &clouds, true)).await;
+    let account = app
+        .create_ok(
+            &owner,
+            "/api/v1/cloud-accounts",
+            account_input("gcp", &clouds, true),
+        )
+        .await;
     assert_eq!(app.sync(&owner, &account).await["state"], "succeeded");
 
     // The cluster stops admitting the account's identity (its RBAC binding was removed).
@@ -404,19 +409,20 @@ async fn an_eks_cluster_whose_api_server_is_out_of_reach_is_kept_and_the_reason_
     let app = TestApp::with_config(config).await;
     let tenant = app.tenant("acme").await;
     let owner = app.member(tenant, BuiltinRole::Owner).await;
-    let account = connect(
-        &app,
-        &owner,
-        json!({
-            "name": "production",
-            "settings": { "provider": "aws", "regions": ["eu-west-1"],
-                          "role_arn": format!("arn:aws:iam::{aws_account}:role/nimbus"),
-                          "endpoint_url": moto.endpoint, "cluster_contents": true },
-            "credentials": { "kind": "aws_access_key", "access_key_id": "AKIAIOSFODNN7EXAMPLE",
-                             "secret_access_key": "eks-secret-canary" },
-        }),
-    )
-    .await;
+    let account = app
+        .create_ok(
+            &owner,
+            "/api/v1/cloud-accounts",
+            json!({
+                "name": "production",
+                "settings": { "provider": "aws", "regions": ["eu-west-1"],
+                              "role_arn": format!("arn:aws:iam::{aws_account}:role/nimbus"),
+                              "endpoint_url": moto.endpoint, "cluster_contents": true },
+                "credentials": { "kind": "aws_access_key", "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+                                 "secret_access_key": "eks-secret-canary" },
+            }),
+        )
+        .await;
     // moto names an `…eks.amazonaws.com` endpoint that no one answers here.
     let job = app.sync(&owner, &account).await;
     assert_eq!(job["state"], "partial", "{job}");

@@ -4,7 +4,7 @@
 
 use axum::http::Method;
 use nimbus_api_types::rbac::BuiltinRole;
-use nimbus_tests::{Actor, TestApp, test_config};
+use nimbus_tests::{TestApp, test_config};
 use serde_json::{Value, json};
 
 const SECRET: &str = "sso-client-secret-canary-8e41d0";
@@ -265,20 +265,6 @@ async fn app_and_provider() -> (TestApp, nimbus_tests::oidc::OidcProvider) {
     (app, provider)
 }
 
-/// Adds a provider as `owner`; its id.
-async fn add_provider(app: &TestApp, owner: &Actor, input: Value) -> String {
-    let created = app
-        .call(
-            &owner.token,
-            Method::POST,
-            "/api/v1/identity-providers",
-            Some(input),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    created.json()["id"].as_str().unwrap().to_owned()
-}
-
 fn query_of(location: &str) -> std::collections::BTreeMap<String, String> {
     reqwest::Url::parse(location)
         .unwrap()
@@ -296,7 +282,9 @@ async fn a_sign_in_starts_at_the_provider_with_pkce_and_a_state_bound_to_the_bro
     input["issuer"] = json!(idp.issuer);
     input["client_id"] = json!("nimbus");
     input["scopes"] = json!(["email", "groups"]);
-    let id = add_provider(&app, &owner, input).await;
+    let id = app
+        .create_ok(&owner, "/api/v1/identity-providers", input)
+        .await;
 
     let started = app
         .get(&format!(
@@ -406,7 +394,8 @@ async fn a_sign_in_does_not_start_for_another_site_a_disabled_or_foreign_provide
             input["issuer"] = json!(issuer);
             input["name"] = json!(name);
             input["enabled"] = json!(enabled);
-            add_provider(app, owner, input).await
+            app.create_ok(owner, "/api/v1/identity-providers", input)
+                .await
         }
     };
     let live = add(idp.issuer.clone(), "Live", true).await;

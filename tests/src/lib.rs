@@ -592,6 +592,15 @@ impl TestApp {
         response.json()
     }
 
+    /// A `POST` of `body` by `actor` that must create (201); the new object's id.
+    pub async fn create_ok(&self, actor: &Actor, path: &str, body: serde_json::Value) -> String {
+        let response = self
+            .call(&actor.token, Method::POST, path, Some(body))
+            .await;
+        assert_eq!(response.status, 201, "{path}: {}", response.text());
+        response.json()["id"].as_str().unwrap().to_owned()
+    }
+
     /// Asks for a sync of `account` as `actor` (202); the queued job's id.
     pub async fn queue_sync(&self, actor: &Actor, account: &str) -> String {
         let queued = self
