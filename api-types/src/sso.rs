@@ -156,6 +156,43 @@ pub struct IdentityProvider {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A button of the sign-in page: `GET /api/v1/auth/sso/providers` lists a tenant's enabled
+/// providers, found by the tenant's slug or by an e-mail domain one of them admits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct SignInProvider {
+    pub id: IdentityProviderId,
+    /// "Sign in with {name}".
+    pub name: String,
+    pub kind: ProviderKind,
+    /// The tenant's slug, to pass to `/api/v1/auth/sso/start`.
+    pub tenant: String,
+    pub tenant_name: String,
+}
+
+/// A provider identity waiting to be linked to the existing account with its e-mail address
+/// (`GET /api/v1/auth/sso/link`, for the browser that signed in at the provider).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct PendingLink {
+    /// The existing account's address.
+    pub email: String,
+    /// The provider's name.
+    pub provider: String,
+    pub tenant: String,
+}
+
+/// `POST /api/v1/auth/sso/link`: the existing account's password (and its authenticator code
+/// when it has a second factor) proves the person owns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LinkAccount {
+    pub password: String,
+    #[serde(default)]
+    pub totp_code: Option<String>,
+}
+
 /// Whether `path` is a path of this site to return to after signing in: it must start with one
 /// `/`; anything that could leave the site (`//host`, `/\host`, `https://…`, a header break)
 /// is not one.

@@ -120,9 +120,10 @@ pub async fn create_user(pool: &PgPool, request: NewUser) -> Result<(), Failure>
             let name = users::display_name(request.name.as_deref().unwrap_or(email.as_str()))
                 .map_err(from_app)?;
             let hash = password::hash(password).await.map_err(runtime)?;
-            let user = users_repo::create(&mut tx, &email, name, &hash.0, request.platform_admin)
-                .await
-                .map_err(runtime)?;
+            let user =
+                users_repo::create(&mut tx, &email, name, Some(&hash.0), request.platform_admin)
+                    .await
+                    .map_err(runtime)?;
             audit::record(&mut tx, &entry(None, "user.create", format!("user:{user}")))
                 .await
                 .map_err(runtime)?;

@@ -204,6 +204,13 @@ pub struct AuthConfig {
     pub attempts_per_minute_per_ip: u32,
     /// Attempts per minute on the same endpoints, per account (e-mail address).
     pub attempts_per_minute_per_account: u32,
+    /// How long an identity provider's signing keys are kept before they are fetched again.
+    #[serde(with = "humantime_serde")]
+    pub sso_keys_lifetime: Duration,
+    /// The least time between two fetches of a provider's keys caused by ID tokens that name a
+    /// key the kept ones lack (a rotation — or a forgery, which must not make us hammer it).
+    #[serde(with = "humantime_serde")]
+    pub sso_key_refetch_interval: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -301,6 +308,8 @@ impl Default for Config {
                 link_lifetime: Duration::from_secs(72 * 60 * 60),
                 attempts_per_minute_per_ip: 30,
                 attempts_per_minute_per_account: 10,
+                sso_keys_lifetime: Duration::from_secs(60 * 60),
+                sso_key_refetch_interval: Duration::from_secs(60),
             },
         }
     }

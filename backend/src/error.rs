@@ -45,6 +45,12 @@ impl AppError {
         self.code
     }
 
+    /// The sentence sent as `error.message`.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// The structured context sent as `error.details`, if any.
     #[must_use]
     pub fn details(&self) -> Option<&serde_json::Value> {

@@ -29,6 +29,8 @@ pub struct AppState {
     pub breakers: Arc<crate::clouds::breaker::Breakers>,
     /// Live events of every replica, fanned out to this process's WebSockets.
     pub events: Arc<crate::events::Hub>,
+    /// Identity providers' discovery documents and signing keys, by issuer.
+    pub sso: Arc<crate::sso::discovery::Discovery>,
 }
 
 impl AppState {
@@ -58,6 +60,10 @@ impl AppState {
             outbound,
             secrets,
             breakers: Arc::default(),
+            sso: Arc::new(crate::sso::discovery::Discovery::new(
+                config.auth.sso_keys_lifetime,
+                config.auth.sso_key_refetch_interval,
+            )),
             events: Arc::new(crate::events::Hub::new(config.events.queue)),
             auth: Arc::new(AuthState::new(&config)),
             config: Arc::new(config),

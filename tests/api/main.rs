@@ -32,4 +32,5 @@ mod providers;
 mod resilience;
 mod shutdown;
 mod sso;
+mod sso_flow;
 mod tenants;

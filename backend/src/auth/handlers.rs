@@ -41,7 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// One message for every failed sign-in: it never says whether the account exists.
-fn bad_credentials() -> AppError {
+pub(crate) fn bad_credentials() -> AppError {
     AppError::new(
         ErrorCode::Unauthenticated,
         "the e-mail address or password is wrong",
@@ -49,7 +49,7 @@ fn bad_credentials() -> AppError {
 }
 
 /// Checks a password for an e-mail address; unknown addresses cost the same as known ones.
-async fn check_password(
+pub(crate) async fn check_password(
     email: &Email,
     password: String,
     state: &AppState,
@@ -67,7 +67,7 @@ async fn check_password(
 
 /// The second factor of an account whose password was right: a missing code asks for one; a
 /// wrong or reused code is a failed sign-in.
-async fn check_second_factor(
+pub(crate) async fn check_second_factor(
     state: &AppState,
     meta: &RequestMeta,
     action: &'static str,
@@ -92,7 +92,7 @@ async fn check_second_factor(
 }
 
 /// Records a refused sign-in in its own transaction (there is no change to roll back).
-async fn audit_failed_sign_in(
+pub(crate) async fn audit_failed_sign_in(
     state: &AppState,
     meta: &RequestMeta,
     action: &'static str,
@@ -186,24 +186,33 @@ pub async fn login(
     entry.details = serde_json::json!({ "kind": "browser" });
     audit::record(&mut tx, &entry).await?;
     tx.commit().await?;
-    let (tenant, authority) = tenant_authority(&state.db, account.id, tenant).await?;
+    signed_in(&state, account.id, account.platform_admin, tenant, started).await
+}
+
+/// The answer to a browser sign-in: the caller with its CSRF token, and the cookies of the
+/// session just started (the CSRF token also as a cookie the dashboard's scripts read after a
+/// reload).
+pub async fn signed_in(
+    state: &AppState,
+    user: UserId,
+    platform_admin: bool,
+    tenant: Option<TenantId>,
+    started: session::BrowserSession,
+) -> Result<Response, AppError> {
+    let (tenant, authority) = tenant_authority(&state.db, user, tenant).await?;
     let principal = Principal {
-        user: account.id,
-        platform_admin: account.platform_admin,
+        user,
+        platform_admin,
         tenant,
         authority,
         credential: Credential::Session { id: started.id },
         project: None,
     };
-    let mut me = users::me(&state, &principal).await?;
-    let cookie = session::set_cookie(&started.cookie.plaintext, lifetime)?;
-    let csrf_cookie = session::set_csrf_cookie(&started.csrf_token, lifetime)?;
+    let mut me = users::me(state, &principal).await?;
+    let cookies = session::sign_in_cookies(&started, state.config.auth.session_lifetime)?;
     me.csrf_token = Some(started.csrf_token);
     Ok((
-        axum::response::AppendHeaders([
-            (header::SET_COOKIE, cookie),
-            (header::SET_COOKIE, csrf_cookie),
-        ]),
+        axum::response::AppendHeaders(cookies.map(|cookie| (header::SET_COOKIE, cookie))),
         axum::Json(me),
     )
         .into_response())
@@ -401,7 +410,7 @@ pub async fn setup(
             "this setup link is invalid, used or expired",
         ));
     }
-    let user = users_repo::create(&mut tx, &email, display_name, &hash.0, true)
+    let user = users_repo::create(&mut tx, &email, display_name, Some(&hash.0), true)
         .await
         .map_err(users::conflict_on_duplicate)?;
     audit::record(

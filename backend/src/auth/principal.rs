@@ -173,13 +173,18 @@ fn check_csrf(headers: &HeaderMap, expected: &str) -> Result<(), AppError> {
 /// The session cookie's value, if the request carries one.
 #[must_use]
 pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// The value of the cookie `wanted`, when the request carries a non-empty one.
+pub fn cookie<'h>(headers: &'h HeaderMap, wanted: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(name, _)| *name == wanted)
         .map(|(_, value)| value)
         .filter(|value| !value.is_empty())
 }
@@ -273,12 +278,7 @@ async fn resolve_access_token(
 async fn resolve_api_token(pool: &PgPool, hash: &SecretHash) -> Result<Principal, AppError> {
     let mut tx = pool.begin().await?;
     // Row-level security shows a token row to whoever presents its secret.
-    sqlx::query_scalar!(
-        r#"SELECT set_config('app.credential_hash', $1, true) AS "set!""#,
-        hash.to_hex()
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    crate::db::present_credential(&mut tx, &hash.to_hex()).await?;
     let token = sqlx::query!(
         r#"SELECT t.id, t.tenant_id, t.user_id, t.permissions, t.project_id,
                   (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute') AS "stale!"

@@ -205,6 +205,17 @@ pub fn set_cookie(cookie: &str, lifetime: Duration) -> Result<HeaderValue, AppEr
     .map_err(AppError::internal)
 }
 
+/// `Set-Cookie` values of a new browser session: the session itself, then its CSRF token.
+pub fn sign_in_cookies(
+    session: &BrowserSession,
+    lifetime: Duration,
+) -> Result<[HeaderValue; 2], AppError> {
+    Ok([
+        set_cookie(&session.cookie.plaintext, lifetime)?,
+        set_csrf_cookie(&session.csrf_token, lifetime)?,
+    ])
+}
+
 #[must_use]
 pub fn clear_cookie() -> HeaderValue {
     HeaderValue::from_static(

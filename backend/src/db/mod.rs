@@ -260,6 +260,21 @@ pub async fn set_tenant(conn: &mut PgConnection, tenant: TenantId) -> Result<(),
     Ok(())
 }
 
+/// Lets an open transaction see the rows whose secret the caller presents (`hash_hex`, the
+/// lower-case hex SHA-256 the policies compare) before any tenant is known.
+pub async fn present_credential(
+    conn: &mut PgConnection,
+    hash_hex: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT set_config('app.credential_hash', $1, true) AS "set!""#,
+        hash_hex
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(())
+}
+
 /// Lets an open transaction see `user`'s own memberships in every tenant (to list or pick one).
 pub async fn set_user(conn: &mut PgConnection, user: UserId) -> Result<(), sqlx::Error> {
     sqlx::query_scalar!(

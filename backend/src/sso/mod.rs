@@ -1,8 +1,12 @@
 //! Single sign-on (issue 7): each tenant's identity providers — OpenID Connect (presets for
 //! Microsoft Entra ID, Google, Okta, Keycloak) or GitHub — in `providers.rs`; the relying
-//! party's sign-in in `flow.rs`.
+//! party's sign-in in `flow.rs`, with the providers' documents kept in `discovery.rs`; who an
+//! identity is in Nimbus in `accounts.rs`; what the sign-in page asks in `page.rs`.
 
+pub mod accounts;
+pub mod discovery;
 pub mod flow;
+pub mod page;
 pub mod providers;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -19,4 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
             providers::delete
         ))
         .routes(routes!(flow::start))
+        .routes(routes!(flow::callback))
+        .routes(routes!(page::sign_in_providers))
+        .routes(routes!(page::pending_link, page::link))
 }

@@ -218,7 +218,7 @@ async fn rows(
         .collect()
 }
 
-async fn get(
+pub async fn get(
     conn: &mut PgConnection,
     state: &AppState,
     tenant: TenantId,
@@ -457,16 +457,10 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// What a sign-in needs of a provider, its client secret opened.
+/// What a sign-in needs of a provider: its settings and its client secret, opened.
 pub struct SignInSettings {
-    pub id: IdentityProviderId,
-    pub name: String,
-    pub enabled: bool,
-    /// `None` for GitHub.
-    pub issuer: Option<String>,
-    pub client_id: String,
+    pub provider: IdentityProvider,
     pub client_secret: Option<String>,
-    pub scopes: Vec<String>,
 }
 
 /// The provider `id` of `tenant` for a sign-in, or `None` when there is no such provider.
@@ -476,22 +470,21 @@ pub async fn sign_in_settings(
     tenant: TenantId,
     id: IdentityProviderId,
 ) -> Result<Option<SignInSettings>, AppError> {
-    let Some(row) = sqlx::query!(
-        r#"SELECT name, enabled, issuer, client_id, scopes,
-                  secret_key_version, secret_wrapped_key, client_secret
-           FROM identity_providers WHERE tenant_id = $1 AND id = $2"#,
+    let Some(provider) = rows(conn, state, tenant, Some(id)).await?.pop() else {
+        return Ok(None);
+    };
+    let sealed = sqlx::query!(
+        "SELECT secret_key_version, secret_wrapped_key, client_secret
+         FROM identity_providers WHERE tenant_id = $1 AND id = $2",
         tenant.0,
         id.0,
     )
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
-        return Ok(None);
-    };
+    .fetch_one(&mut *conn)
+    .await?;
     let client_secret = match (
-        row.secret_key_version,
-        row.secret_wrapped_key,
-        row.client_secret,
+        sealed.secret_key_version,
+        sealed.secret_wrapped_key,
+        sealed.client_secret,
     ) {
         (Some(key_version), Some(wrapped_key), Some(ciphertext)) => {
             let sealed = Sealed {
@@ -510,12 +503,7 @@ pub async fn sign_in_settings(
         _ => None,
     };
     Ok(Some(SignInSettings {
-        id,
-        name: row.name,
-        enabled: row.enabled,
-        issuer: row.issuer,
-        client_id: row.client_id,
+        provider,
         client_secret,
-        scopes: row.scopes,
     }))
 }

@@ -442,12 +442,7 @@ pub async fn accept_invitation(
     };
     let hash = SecretHash::of(&body.token);
     let mut tx = state.db.begin().await?;
-    sqlx::query_scalar!(
-        r#"SELECT set_config('app.credential_hash', $1, true) AS "set!""#,
-        hash.to_hex()
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    crate::db::present_credential(&mut tx, &hash.to_hex()).await?;
     let invitation = sqlx::query!(
         r#"SELECT i.id, i.tenant_id, i.email, i.builtin_role, i.role_id, i.project_id, t.slug, t.name,
                   t.suspended_at IS NOT NULL AS "suspended!"
@@ -481,7 +476,7 @@ pub async fn accept_invitation(
                 .map_err(|err| AppError::new(ErrorCode::ValidationFailed, err.to_string()))?;
             let name = super::display_name(body.display_name.as_deref().unwrap_or(email.as_str()))?;
             let hash = password::hash(password).await.map_err(AppError::internal)?;
-            repo::create(&mut tx, &email, name, &hash.0, false)
+            repo::create(&mut tx, &email, name, Some(&hash.0), false)
                 .await
                 .map_err(super::conflict_on_duplicate)?
         }

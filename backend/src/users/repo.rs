@@ -42,11 +42,12 @@ pub async fn password_hash_of(
         .await
 }
 
+/// A new account; `password_hash` is `None` for one that signs in through a provider only.
 pub async fn create(
     conn: &mut PgConnection,
     email: &Email,
     display_name: &str,
-    password_hash: &str,
+    password_hash: Option<&str>,
     platform_admin: bool,
 ) -> Result<UserId, sqlx::Error> {
     let id = UserId(uuid::Uuid::new_v4());

@@ -1,0 +1,733 @@
+//! Single sign-on end to end: the full code flow with PKCE against a real OpenID provider
+//! (npm `oidc-provider`) driven by an HTTP client, accounts (just-in-time, linking by password,
+//! identities by issuer and subject), group-to-role mapping, and every refusal — replayed state,
+//! another browser, a wrong verifier, a code from another provider, and ID tokens a real
+//! provider never issues (from an in-process forging provider) — each without a session.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::http::Method;
+use nimbus_api_types::rbac::BuiltinRole;
+use nimbus_tests::oidc::{FORGER_KID, Forgery, ForgingProvider, sign_in_at_provider};
+use nimbus_tests::{Actor, PASSWORD, TestApp, TestResponse, request, test_config};
+use serde_json::{Value, json};
+
+const SECRET: &str = "sso-flow-client-secret";
+
+/// The app, allowed to reach providers on 127.0.0.1 over http.
+async fn app() -> TestApp {
+    app_with(|_| {}).await
+}
+
+async fn app_with(change: impl FnOnce(&mut nimbus::config::Config)) -> TestApp {
+    let mut config = test_config(None);
+    config.outbound.allow_http = true;
+    config.outbound.allow_private_networks = true;
+    change(&mut config);
+    TestApp::with_config(config).await
+}
+
+fn callback_url(app: &TestApp) -> String {
+    format!("{}/api/v1/auth/sso/callback", app.state.config.base_url())
+}
+
+/// A real provider that knows the app as client `nimbus`.
+async fn real_provider(app: &TestApp) -> nimbus_tests::oidc::OidcProvider {
+    nimbus_tests::oidc::start(&json!([{
+        "client_id": "nimbus", "client_secret": SECRET, "redirect_uris": [callback_url(app)]
+    }]))
+    .await
+}
+
+/// Adds an OpenID Connect provider at `issuer` admitting acme.example, `platform` → Operator.
+async fn add_provider(app: &TestApp, owner: &Actor, name: &str, issuer: &str) -> String {
+    app.create_ok(
+        owner,
+        "/api/v1/identity-providers",
+        json!({
+            "name": name,
+            "kind": "oidc",
+            "issuer": issuer,
+            "client_id": "nimbus",
+            "client_secret": SECRET,
+            "scopes": ["email", "profile", "groups"],
+            "allowed_domains": ["acme.example"],
+            "role_mappings": [{ "group": "platform", "role": "operator" }],
+        }),
+    )
+    .await
+}
+
+/// A sign-in started in a browser: where the provider is, and the browser's cookie.
+struct Started {
+    location: String,
+    query: BTreeMap<String, String>,
+    /// `__Host-nimbus_sso=…`, as the browser sends it back.
+    browser: String,
+}
+
+async fn start(app: &TestApp, provider: &str, next: &str) -> Started {
+    let started = app
+        .get(&format!(
+            "/api/v1/auth/sso/start?tenant=acme&provider={provider}&next={next}"
+        ))
+        .await;
+    assert_eq!(started.status, 303, "{}", started.text());
+    let location = started.header("location").unwrap().to_owned();
+    let query = reqwest::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect();
+    let browser = started
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    Started {
+        location,
+        query,
+        browser,
+    }
+}
+
+/// The browser arriving at the callback `url` (as the provider redirected it).
+async fn arrive(app: &TestApp, url: &str, browser: Option<&str>) -> TestResponse {
+    let url = reqwest::Url::parse(url).unwrap();
+    let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());
+    let mut builder = request(Method::GET, &path);
+    if let Some(browser) = browser {
+        builder = builder.header("cookie", browser);
+    }
+    app.request(builder.body(Body::empty()).unwrap()).await
+}
+
+fn set_cookies(response: &TestResponse) -> Vec<String> {
+    response
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| value.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The session cookie a response sets, as a browser sends it back.
+fn session_of(response: &TestResponse) -> Option<String> {
+    set_cookies(response)
+        .into_iter()
+        .map(|cookie| cookie.split(';').next().unwrap().to_owned())
+        .find(|pair| pair.starts_with("__Host-nimbus_session=") && pair.len() > 22)
+}
+
+/// A refused callback: back to the sign-in page with a sentence, and no session. Returns it.
+fn refusal(response: &TestResponse) -> String {
+    assert_eq!(response.status, 303, "{}", response.text());
+    assert_eq!(
+        session_of(response),
+        None,
+        "a refused sign-in got a session"
+    );
+    let location = response.header("location").unwrap();
+    assert!(location.starts_with("/sign-in?"), "{location}");
+    let query: BTreeMap<String, String> =
+        reqwest::Url::parse(&format!("https://nimbus.example{location}"))
+            .unwrap()
+            .query_pairs()
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect();
+    // The tenant's page again, when the sign-in was known (a replayed state is not).
+    if let Some(tenant) = query.get("tenant") {
+        assert_eq!(tenant, "acme", "{location}");
+    }
+    query["sso_error"].clone()
+}
+
+async fn me(app: &TestApp, session: &str) -> Value {
+    let me = app
+        .request(
+            request(Method::GET, "/api/v1/me")
+                .header("cookie", session)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(me.status, 200, "{}", me.text());
+    me.json()
+}
+
+/// The built-in roles `email` holds in the tenant, by name.
+async fn roles_of(app: &TestApp, email: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT b.builtin_role FROM role_bindings b JOIN users u ON u.id = b.user_id
+         WHERE u.email = $1 ORDER BY 1",
+    )
+    .bind(email)
+    .fetch_all(&mut app.owner().await)
+    .await
+    .unwrap()
+}
+
+async fn last_audit(app: &TestApp, action: &str) -> (String, Value) {
+    sqlx::query_as(
+        "SELECT outcome, details FROM audit_log WHERE action = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(action)
+    .fetch_one(&mut app.owner().await)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_person_signs_in_through_a_real_provider_and_the_state_cannot_be_replayed() {
+    let app = app().await;
+    let idp = real_provider(&app).await;
+    let tenant = app.tenant("acme").await;
+    let owner = app.member(tenant, BuiltinRole::Owner).await;
+    let provider = add_provider(&app, &owner, "Acme SSO", &idp.issuer).await;
+
+    let started = start(&app, &provider, "/clusters%3Fprovider%3Daws").await;
+    let back = sign_in_at_provider(&started.location, "alice").await;
+    assert!(back.starts_with(&callback_url(&app)), "{back}");
+    let signed_in = arrive(&app, &back, Some(&started.browser)).await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.text());
+    assert_eq!(signed_in.header("location"), Some("/clusters?provider=aws"));
+    let cookies = set_cookies(&signed_in);
+    assert!(
+        cookies
+            .iter()
+            .any(|cookie| cookie.starts_with("__Host-nimbus_sso=;") && cookie.contains("Max-Age=0")),
+        "the sign-in cookie is cleared: {cookies:?}"
+    );
+    let session = session_of(&signed_in).expect("a session");
+    let me = me(&app, &session).await;
+    assert_eq!(me["user"]["email"], "alice@acme.example");
+    assert_eq!(me["tenant"]["slug"], "acme");
+    // Provisioned just in time (acme.example is admitted), with the mapped role only.
+    assert_eq!(roles_of(&app, "alice@acme.example").await, ["operator"]);
+    let (issuer, subject, has_password): (String, String, bool) = sqlx::query_as(
+        "SELECT i.issuer, i.subject, u.password_hash IS NOT NULL
+         FROM user_identities i JOIN users u ON u.id = i.user_id",
+    )
+    .fetch_one(&mut app.owner().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        (issuer.as_str(), subject.as_str()),
+        (idp.issuer.as_str(), "alice")
+    );
+    assert!(!has_password, "a provisioned account has no local password");
+    let (outcome, details) = last_audit(&app, "auth.sso_login").await;
+    assert_eq!(outcome, "success");
+    assert_eq!(details["provisioned"], true);
+    assert_eq!(details["roles_granted"], json!(["operator"]));
+
+    // The same answer again — a replayed state — signs nobody in.
+    let replayed = arrive(&app, &back, Some(&started.browser)).await;
+    assert!(
+        refusal(&replayed).contains("already used or has expired"),
+        "{}",
+        refusal(&replayed)
+    );
+    let (outcome, _) = last_audit(&app, "auth.sso_login").await;
+    assert_eq!(outcome, "failure");
+
+    // The tenant maps the group to another role: the next sign-in applies it, audited.
+    let mut input = app
+        .get_ok(&owner, &format!("/api/v1/identity-providers/{provider}"))
+        .await;
+    for field in [
+        "id",
+        "has_client_secret",
+        "redirect_uri",
+        "created_at",
+        "updated_at",
+    ] {
+        input.as_object_mut().unwrap().remove(field);
+    }
+    input["role_mappings"] = json!([{ "group": "platform", "role": "admin" }]);
+    let changed = app
+        .call(
+            &owner.token,
+            Method::PUT,
+            &format!("/api/v1/identity-providers/{provider}"),
+            Some(input),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text());
+    assert_eq!(
+        roles_of(&app, "alice@acme.example").await,
+        ["operator"],
+        "nothing changes before the next sign-in"
+    );
+    let again = start(&app, &provider, "/").await;
+    let back = sign_in_at_provider(&again.location, "alice").await;
+    let signed_in = arrive(&app, &back, Some(&again.browser)).await;
+    assert!(
+        session_of(&signed_in).is_some(),
+        "{:?}",
+        signed_in.header("location")
+    );
+    assert_eq!(roles_of(&app, "alice@acme.example").await, ["admin"]);
+    let (_, details) = last_audit(&app, "auth.sso_login").await;
+    assert_eq!(details["provisioned"], false);
+    assert_eq!(details["roles_granted"], json!(["admin"]));
+    assert_eq!(details["roles_revoked"], json!(["operator"]));
+    let identities: i64 = sqlx::query_scalar("SELECT count(*) FROM user_identities")
+        .fetch_one(&mut app.owner().await)
+        .await
+        .unwrap();
+    assert_eq!(identities, 1, "the second sign-in is the same identity");
+}
+
+#[tokio::test]
+async fn a_callback_in_another_browser_with_a_wrong_verifier_or_a_provider_error_gets_no_session() {
+    let app = app().await;
+    let idp = real_provider(&app).await;
+    let tenant = app.tenant("acme").await;
+    let owner = app.member(tenant, BuiltinRole::Owner).await;
+    let provider = add_provider(&app, &owner, "Acme SSO", &idp.issuer).await;
+
+    // Another browser (no cookie, or another sign-in's cookie) cannot finish this sign-in.
+    let started = start(&app, &provider, "/").await;
+    let other = start(&app, &provider, "/").await;
+    let back = sign_in_at_provider(&started.location, "alice").await;
+    assert!(refusal(&arrive(&app, &back, None).await).contains("another browser"));
+    let started = start(&app, &provider, "/").await;
+    let back = sign_in_at_provider(&started.location, "alice").await;
+    assert!(refusal(&arrive(&app, &back, Some(&other.browser)).await).contains("another browser"));
+
+    // A verifier that does not match the challenge, or none: the provider refuses the code.
+    for verifier in ["x".repeat(43), String::new()] {
+        let started = start(&app, &provider, "/").await;
+        let back = sign_in_at_provider(&started.location, "alice").await;
+        sqlx::query("UPDATE sso_logins SET pkce_verifier = $1")
+            .bind(&verifier)
+            .execute(&mut app.owner().await)
+            .await
+            .unwrap();
+        let refused = refusal(&arrive(&app, &back, Some(&started.browser)).await);
+        assert!(
+            refused.contains("Acme SSO did not accept the sign-in"),
+            "{verifier:?}: {refused}"
+        );
+    }
+
+    // The provider answers with an error instead of a code.
+    let started = start(&app, &provider, "/").await;
+    let denied = format!(
+        "{}?error=access_denied&error_description=The+user+cancelled&state={}&iss={}",
+        callback_url(&app),
+        started.query["state"],
+        idp.issuer
+    );
+    let refused = refusal(&arrive(&app, &denied, Some(&started.browser)).await);
+    assert_eq!(refused, "Acme SSO did not sign you in: The user cancelled");
+
+    let sessions: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE kind = 'browser'")
+        .fetch_one(&mut app.owner().await)
+        .await
+        .unwrap();
+    assert_eq!(sessions, 0);
+}
+
+#[tokio::test]
+async fn a_code_from_another_provider_is_refused_on_this_providers_sign_in() {
+    let app = app().await;
+    let idp_a = real_provider(&app).await;
+    let idp_b = real_provider(&app).await;
+    let tenant = app.tenant("acme").await;
+    let owner = app.member(tenant, BuiltinRole::Owner).await;
+    let provider_a = add_provider(&app, &owner, "Provider A", &idp_a.issuer).await;
+    let provider_b = add_provider(&app, &owner, "Provider B", &idp_b.issuer).await;
+
+    let at_a = start(&app, &provider_a, "/").await;
+    let at_b = start(&app, &provider_b, "/").await;
+    let from_b = sign_in_at_provider(&at_b.location, "alice").await;
+    let from_b = reqwest::Url::parse(&from_b).unwrap();
+    let code_b: BTreeMap<String, String> = from_b
+        .query_pairs()
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect();
+    assert_eq!(code_b["iss"], idp_b.issuer);
+
+    // B's answer (its code, naming B) on A's sign-in: the issuer gives it away.
+    let mixed = format!(
+        "{}?code={}&state={}&iss={}",
+        callback_url(&app),
+        code_b["code"],
+        at_a.query["state"],
+        idp_b.issuer
+    );
+    let refused = refusal(&arrive(&app, &mixed, Some(&at_a.browser)).await);
+    assert!(refused.contains("not from Provider A"), "{refused}");
+
+    // Claiming A as the issuer does not help: the code goes only to A, which never issued it.
+    let at_a = start(&app, &provider_a, "/").await;
+    let claimed = format!(
+        "{}?code={}&state={}&iss={}",
+        callback_url(&app),
+        code_b["code"],
+        at_a.query["state"],
+        idp_a.issuer
+    );
+    let refused = refusal(&arrive(&app, &claimed, Some(&at_a.browser)).await);
+    assert!(
+        refused.starts_with("Provider A did not accept the sign-in"),
+        "{refused}"
+    );
+
+    // A provider that names itself in its answers (RFC 9207) must have named itself.
+    let at_a = start(&app, &provider_a, "/").await;
+    let unnamed = format!(
+        "{}?code={}&state={}",
+        callback_url(&app),
+        code_b["code"],
+        at_a.query["state"]
+    );
+    let refused = refusal(&arrive(&app, &unnamed, Some(&at_a.browser)).await);
+    assert!(refused.contains("does not name Provider A"), "{refused}");
+}
+
+#[tokio::test]
+async fn an_address_outside_the_allowed_domains_needs_an_invitation() {
+    let app = app().await;
+    let idp = real_provider(&app).await;
+    let tenant = app.tenant("acme").await;
+    let owner = app.member(tenant, BuiltinRole::Owner).await;
+    let provider = add_provider(&app, &owner, "Acme SSO", &idp.issuer).await;
+
+    let started = start(&app, &provider, "/").await;
+    let back = sign_in_at_provider(&started.location, "mallory").await;
+    let refused = refusal(&arrive(&app, &back, Some(&started.browser)).await);
+    assert!(
+        refused.contains("ask one of its administrators for an invitation"),
+        "{refused}"
+    );
+    let accounts: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE email LIKE 'mallory%'")
+            .fetch_one(&mut app.owner().await)
+            .await
+            .unwrap();
+    assert_eq!(accounts, 0, "nothing provisioned");
+}
+
+#[tokio::test]
+async fn an_existing_account_is_linked_only_by_its_password_and_two_providers_are_two_identities() {
+    let app = app().await;
+    let idp_a = real_provider(&app).await;
+    let idp_b = real_provider(&app).await;
+    let tenant = app.tenant("acme").await;
+    let owner = app.member(tenant, BuiltinRole::Owner).await;
+    let provider_a = add_provider(&app, &owner, "Provider A", &idp_a.issuer).await;
+    let provider_b = add_provider(&app, &owner, "Provider B", &idp_b.issuer).await;
+    // Bob has a local account (with its password) and is a Finance member.
+    let bob = app.member(tenant, BuiltinRole::Finance).await;
+    sqlx::query("UPDATE users SET email = 'bob@acme.example' WHERE id = $1")
+        .bind(bob.user.0)
+        .execute(&mut app.owner().await)
+        .await
+        .unwrap();
+
+    // Both providers call their person "bob" with bob@acme.example: the same subject and
+    // address, yet each is its own identity, and neither links on the address alone.
+    for (provider, name) in [(&provider_a, "Provider A"), (&provider_b, "Provider B")] {
+        let started = start(&app, provider, "/costs").await;
+        let back = sign_in_at_provider(&started.location, "bob").await;
+        let arrived = arrive(&app, &back, Some(&started.browser)).await;
+        assert_eq!(arrived.status, 303);
+        assert_eq!(session_of(&arrived), None);
+        assert_eq!(
+            arrived.header("location"),
+            Some("/sign-in?tenant=acme&link=1&next=%2Fcosts")
+        );
+        let link = |method: Method, body: Option<Value>| {
+            let mut builder =
+                request(method, "/api/v1/auth/sso/link").header("cookie", &started.browser);
+            let body = match body {
+                Some(body) => {
+                    builder = builder.header("content-type", "application/json");
+                    Body::from(body.to_string())
+                }
+                None => Body::empty(),
+            };
+            app.request(builder.body(body).unwrap())
+        };
+        let pending = link(Method::GET, None).await;
+        assert_eq!(pending.status, 200, "{}", pending.text());
+        assert_eq!(
+            pending.json(),
+            json!({ "email": "bob@acme.example", "provider": name, "tenant": "acme" })
+        );
+        let wrong = link(
+            Method::POST,
+            Some(json!({ "password": "not bob's password" })),
+        )
+        .await;
+        assert_eq!(wrong.status, 401, "{}", wrong.text());
+        assert_eq!(session_of(&wrong), None);
+        let linked = link(Method::POST, Some(json!({ "password": PASSWORD }))).await;
+        assert_eq!(linked.status, 200, "{}", linked.text());
+        let session = session_of(&linked).expect("a session");
+        assert_eq!(
+            me(&app, &session).await["user"]["email"],
+            "bob@acme.example"
+        );
+        // Single use.
+        assert_eq!(link(Method::GET, None).await.status, 404);
+    }
+    let identities: Vec<(String, String)> = sqlx::query_as(
+        "SELECT issuer, subject FROM user_identities WHERE user_id = $1 ORDER BY issuer",
+    )
+    .bind(bob.user.0)
+    .fetch_all(&mut app.owner().await)
+    .await
+    .unwrap();
+    let mut expected = vec![
+        (idp_a.issuer.clone(), "bob".to_owned()),
+        (idp_b.issuer.clone(), "bob".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(identities, expected);
+    // The hand-granted role stays; the mapping adds its own (bob's group is unmapped: Viewer).
+    assert_eq!(
+        roles_of(&app, "bob@acme.example").await,
+        ["finance", "viewer"]
+    );
+    let (outcome, details) = last_audit(&app, "auth.sso_link").await;
+    assert_eq!(outcome, "success");
+    assert_eq!(details["subject"], "bob");
+
+    // Linked: the next sign-in through A goes straight in.
+    let started = start(&app, &provider_a, "/").await;
+    let back = sign_in_at_provider(&started.location, "bob").await;
+    let arrived = arrive(&app, &back, Some(&started.browser)).await;
+    assert!(
+        session_of(&arrived).is_some(),
+        "{:?}",
+        arrived.header("location")
+    );
+}
+
+/// What a test changes in a genuine token before the forging provider issues it.
+type Tamper = fn(&mut Forgery);
+
+/// A forging provider configured for the tenant, and a sign-in started at it.
+async fn forged_sign_in(
+    app: &TestApp,
+    forger: &ForgingProvider,
+    provider: &str,
+    forgery: impl FnOnce(&mut Forgery),
+) -> TestResponse {
+    let started = start(app, provider, "/").await;
+    let mut issued = Forgery {
+        claims: forger.genuine_claims("nimbus", &started.query["nonce"], "carol"),
+        kid: FORGER_KID.to_owned(),
+        break_signature: false,
+    };
+    forgery(&mut issued);
+    forger.issue(issued);
+    let back = format!(
+        "{}?code=forged-code&state={}&iss={}",
+        callback_url(app),
+        started.query["state"],
+        forger.issuer
+    );
+    arrive(app, &back, Some(&started.browser)).await
+}
+
+#[tokio::test]
+async fn id_tokens_a_real_provider_never_issues_are_refused() {
+    let refetch_interval = std::time::Duration::from_secs(1);
+    let app = app_with(|config| config.auth.sso_key_refetch_interval = refetch_interval).await;
+    let forger = ForgingProvider::start().await;
+    let tenant = app.tenant("acme").await;
+    let owner = app.member(tenant, BuiltinRole::Owner).await;
+    let provider = add_provider(&app, &owner, "Forger", &forger.issuer).await;
+
+    let cases: [(&str, Tamper, &str); 7] = [
+        (
+            "wrong issuer",
+            |forged| forged.claims["iss"] = json!("https://evil.example"),
+            "issuer",
+        ),
+        (
+            "wrong audience",
+            |forged| forged.claims["aud"] = json!("someone-else"),
+            "audience",
+        ),
+        (
+            "expired",
+            |forged| {
+                let past = chrono::Utc::now().timestamp() - 3600;
+                forged.claims["iat"] = json!(past - 300);
+                forged.claims["exp"] = json!(past);
+            },
+            "expired",
+        ),
+        (
+            "bad signature",
+            |forged| forged.break_signature = true,
+            "signature",
+        ),
+        (
+            "wrong nonce",
+            |forged| forged.claims["nonce"] = json!("another-sign-ins-nonce"),
+            "nonce",
+        ),
+        (
+            "another audience besides",
+            |forged| forged.claims["aud"] = json!(["nimbus", "other-app"]),
+            "audience",
+        ),
+        (
+            "another party's token",
+            |forged| forged.claims["azp"] = json!("other-app"),
+            "authorized party",
+        ),
+    ];
+    for (case, forgery, says) in cases {
+        let refused = refusal(&forged_sign_in(&app, &forger, &provider, forgery).await);
+        assert!(
+            refused.starts_with("the ID token from Forger is not valid")
+                && refused.to_lowercase().contains(says),
+            "{case}: {refused}"
+        );
+    }
+
+    // A key id the provider never published: once the kept keys are older than the refetch
+    // interval, the first such token fetches them again — and the next ones do not.
+    assert_eq!(
+        forger.jwks_fetches(),
+        1,
+        "the keys are kept after the first start"
+    );
+    tokio::time::sleep(refetch_interval + std::time::Duration::from_millis(100)).await;
+    for _ in 0..3 {
+        let refused = refusal(
+            &forged_sign_in(&app, &forger, &provider, |forged| {
+                forged.kid = "made-up".into()
+            })
+            .await,
+        );
+        assert!(refused.contains("not valid"), "{refused}");
+    }
+    assert_eq!(
+        forger.jwks_fetches(),
+        2,
+        "one refetch for three unknown keys"
+    );
+
+    // The control: the same provider's genuine token signs in.
+    let genuine = forged_sign_in(&app, &forger, &provider, |_| {}).await;
+    assert!(
+        session_of(&genuine).is_some(),
+        "{:?}",
+        genuine.header("location")
+    );
+    let sessions: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
+        .fetch_one(&mut app.owner().await)
+        .await
+        .unwrap();
+    assert_eq!(sessions, 1, "only the genuine token opened a session");
+}
+
+#[tokio::test]
+async fn the_provider_going_down_keeps_sessions_and_new_sign_ins_fail_clearly() {
+    let app = app().await;
+    let forger = ForgingProvider::start().await;
+    let tenant = app.tenant("acme").await;
+    let owner = app.member(tenant, BuiltinRole::Owner).await;
+    let provider = add_provider(&app, &owner, "Acme SSO", &forger.issuer).await;
+    let signed_in = forged_sign_in(&app, &forger, &provider, |_| {}).await;
+    let session = session_of(&signed_in).expect("a session");
+
+    forger.stop();
+    assert_eq!(
+        me(&app, &session).await["user"]["email"],
+        "carol@acme.example"
+    );
+    let refused = app
+        .get(&format!(
+            "/api/v1/auth/sso/start?tenant=acme&provider={provider}"
+        ))
+        .await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert!(
+        refused.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Acme SSO cannot be reached to sign in"),
+        "{}",
+        refused.text()
+    );
+}
+
+#[tokio::test]
+async fn the_sign_in_page_finds_a_tenants_providers_by_slug_or_by_e_mail_domain() {
+    let app = app().await;
+    let acme = app.tenant("acme").await;
+    let globex = app.tenant("globex").await;
+    let acme_owner = app.member(acme, BuiltinRole::Owner).await;
+    let globex_owner = app.member(globex, BuiltinRole::Owner).await;
+    add_provider(&app, &acme_owner, "Acme SSO", "https://sso.acme.example").await;
+    let off = json!({
+        "name": "Old SSO", "kind": "oidc", "issuer": "https://old.acme.example",
+        "client_id": "nimbus", "client_secret": SECRET, "enabled": false,
+        "allowed_domains": ["acme.example"],
+    });
+    app.create_ok(&acme_owner, "/api/v1/identity-providers", off)
+        .await;
+    let globex_sso = json!({
+        "name": "Globex SSO", "kind": "oidc", "issuer": "https://sso.globex.example",
+        "client_id": "nimbus", "client_secret": SECRET, "allowed_domains": ["globex.example"],
+    });
+    app.create_ok(&globex_owner, "/api/v1/identity-providers", globex_sso)
+        .await;
+
+    let names = |response: TestResponse| -> Vec<(String, String)> {
+        assert_eq!(response.status, 200, "{}", response.text());
+        response
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|button| {
+                (
+                    button["tenant"].as_str().unwrap().to_owned(),
+                    button["name"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let acme_sso = vec![("acme".to_owned(), "Acme SSO".to_owned())];
+    assert_eq!(
+        names(app.get("/api/v1/auth/sso/providers?tenant=acme").await),
+        acme_sso
+    );
+    assert_eq!(
+        names(
+            app.get("/api/v1/auth/sso/providers?email=Dana%40ACME.example")
+                .await
+        ),
+        acme_sso
+    );
+    assert_eq!(
+        names(
+            app.get("/api/v1/auth/sso/providers?email=dana%40globex.example")
+                .await
+        ),
+        vec![("globex".to_owned(), "Globex SSO".to_owned())]
+    );
+    assert!(
+        names(
+            app.get("/api/v1/auth/sso/providers?email=dana%40other.example")
+                .await
+        )
+        .is_empty()
+    );
+    assert!(names(app.get("/api/v1/auth/sso/providers?tenant=nobody").await).is_empty());
+    assert_eq!(app.get("/api/v1/auth/sso/providers").await.status, 422);
+}
