@@ -11,7 +11,9 @@ use fantoccini::key::Key;
 use nimbus_api_types::rbac::BuiltinRole;
 use nimbus_tests::browser::Browser;
 use nimbus_tests::kube_stub::{self, KubeStub};
-use nimbus_tests::{Actor, PASSWORD, TestApp, spawn_server, test_config, weekly_bill};
+use nimbus_tests::{
+    Actor, PASSWORD, TestApp, spawn_server, spawn_server_at, test_config, weekly_bill,
+};
 use serde_json::json;
 
 const KUBE_TOKEN: &str = "dashboard-kube-token-3e1f";
@@ -519,6 +521,71 @@ async fn an_owner_tests_and_syncs_an_account_sees_members_searches_the_audit_log
             browser.wait_for_text("main [role=status]", "Saved").await;
             browser
                 .wait_for_text("header.topbar", "Acme Industries")
+                .await;
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_person_signs_in_from_the_sign_in_page_through_the_tenants_openid_provider() {
+    let mut config = test_config(Some(&built_web_dir()));
+    config.outbound.allow_http = true;
+    config.outbound.allow_private_networks = true;
+    // The provider sends the browser back to the app's own URL: it must be the served one.
+    config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], nimbus_tests::free_port()));
+    let app = TestApp::with_config(config).await;
+    let base = format!(
+        "http://{}",
+        spawn_server_at(app.router.clone(), app.state.config.listen).await
+    );
+    let idp = nimbus_tests::oidc::start(&json!([{
+        "client_id": "nimbus", "client_secret": "browser-sso-secret",
+        "redirect_uris": [format!("{base}/api/v1/auth/sso/callback")],
+    }]))
+    .await;
+    let tenant = app.tenant("acme").await;
+    let owner = app.member(tenant, BuiltinRole::Owner).await;
+    app.create_ok(
+        &owner,
+        "/api/v1/identity-providers",
+        json!({
+            "name": "Acme SSO", "kind": "oidc", "issuer": idp.issuer, "client_id": "nimbus",
+            "client_secret": "browser-sso-secret", "scopes": ["email", "profile", "groups"],
+            "allowed_domains": ["acme.example"],
+            "role_mappings": [{ "group": "platform", "role": "operator" }],
+        }),
+    )
+    .await;
+
+    let browser = Browser::start(&base).await;
+    browser
+        .journey("single_sign_on_journey", async {
+            browser.open("/sign-in?tenant=acme&next=/clusters").await;
+            browser
+                .wait_for_text("nav[aria-label='Single sign-on']", "Sign in with Acme SSO")
+                .await;
+            browser.click("a.sso__button").await;
+            // The provider's own pages: its development login form, then its consent.
+            browser.fill("input[name=login]", "alice").await;
+            browser.fill("input[name=password]", "any").await;
+            browser.click("button[type=submit]").await;
+            browser.find("input[name=prompt][value=consent]").await;
+            browser.click("button[type=submit]").await;
+            // Back at Nimbus, signed in, where the sign-in was asked for.
+            browser.wait_for_text("main h1", "Clusters").await;
+            browser.click("details.usermenu summary").await;
+            browser
+                .wait_for_text(".usermenu__email", "alice@acme.example")
+                .await;
+
+            // Signed out, a failed single sign-on says why on the sign-in page.
+            browser.click(".usermenu__panel button").await;
+            browser.find("form[aria-label='Sign in']").await;
+            browser
+                .open("/api/v1/auth/sso/callback?state=made-up&code=made-up")
+                .await;
+            browser
+                .wait_for_text("p[role=alert]", "already used or has expired")
                 .await;
         })
         .await;

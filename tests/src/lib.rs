@@ -386,7 +386,12 @@ impl TestResponse {
 
 /// Serves `router` on a real socket on 127.0.0.1; the server lives until the runtime ends.
 pub async fn spawn_server(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn_server_at(router, SocketAddr::from(([127, 0, 0, 1], 0))).await
+}
+
+/// Serves `router` at `address` (its `listen`, when the app must know its own URL).
+pub async fn spawn_server_at(router: Router, address: SocketAddr) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind(address).await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {
         axum::serve(

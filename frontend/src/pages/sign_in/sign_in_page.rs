@@ -5,11 +5,15 @@ use leptos_router::hooks::use_query_map;
 use nimbus_api_types::ErrorCode;
 use nimbus_api_types::identity::{Login, Me};
 
+use super::single_sign_on::{LinkAccountForm, ProviderButtons, load_providers};
 use crate::api;
 use crate::session::{SessionState, use_session};
 
 /// Sign-in with a local account (and the authenticator code when the account has a second
-/// factor), beside what Nimbus is. Signed-in visitors go straight on.
+/// factor), beside what Nimbus is; the tenant's single sign-on buttons when the URL names the
+/// tenant (`?tenant=acme`) or the address typed has a domain one of its providers admits.
+/// `?sso_error=` says why a single sign-on failed; `?link=1` links a provider sign-in to the
+/// existing account. Signed-in visitors go straight on.
 #[component]
 pub fn SignInPage() -> impl IntoView {
     let session = use_session();
@@ -20,6 +24,26 @@ pub fn SignInPage() -> impl IntoView {
     let needs_code = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    let (tenant, sso_error, linking, next) = query.with_untracked(|query| {
+        (
+            query.get("tenant"),
+            query.get("sso_error"),
+            query.get("link").is_some(),
+            safe_next(query.get("next").as_deref()),
+        )
+    });
+    let providers = RwSignal::new(Vec::new());
+    let tenant_in_url = tenant.is_some();
+    if let Some(slug) = tenant {
+        load_providers(providers, ("tenant", slug));
+    }
+    // Without a tenant in the URL, the address's domain finds its organization's buttons.
+    let on_email_done = move |_| {
+        let typed = email.get_untracked();
+        if !tenant_in_url && typed.contains('@') {
+            load_providers(providers, ("email", typed));
+        }
+    };
     let on_submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
         busy.set(true);
@@ -44,21 +68,20 @@ pub fn SignInPage() -> impl IntoView {
     };
     move || {
         if matches!(session.state.get(), SessionState::SignedIn(_)) {
-            let path = safe_next(query.with_untracked(|query| query.get("next")).as_deref());
+            let path = next.clone();
             return view! { <Redirect path/> }.into_any();
         }
-        view! {
-            <main class="landing">
-                <header class="landing__brand">
-                    <span class="landing__logo" aria-hidden="true">"☁"</span>
-                    <h1>"Nimbus"</h1>
-                </header>
-                <p class="landing__pitch">"Every cloud's clusters, apps and real bills, in one place."</p>
+        let sign_in = if linking {
+            view! { <LinkAccountForm/> }.into_any()
+        } else {
+            view! {
+                <ProviderButtons providers next=next.clone()/>
                 <form class="form" on:submit=on_submit aria-label="Sign in">
                     <label>"E-mail address"
                         <input type="email" name="email" required autocomplete="username"
                             prop:value=move || email.get()
-                            on:input:target=move |ev| email.set(ev.target().value())/>
+                            on:input:target=move |ev| email.set(ev.target().value())
+                            on:change=on_email_done/>
                     </label>
                     <label>"Password"
                         <input type="password" name="password" required autocomplete="current-password"
@@ -75,6 +98,20 @@ pub fn SignInPage() -> impl IntoView {
                     <button class="button button--primary" type="submit" disabled=move || busy.get()>"Sign in"</button>
                 </form>
                 {move || error.get().map(|message| view! { <p class="notice notice--error" role="alert">{message}</p> })}
+            }
+            .into_any()
+        };
+        view! {
+            <main class="landing">
+                <header class="landing__brand">
+                    <span class="landing__logo" aria-hidden="true">"☁"</span>
+                    <h1>"Nimbus"</h1>
+                </header>
+                <p class="landing__pitch">"Every cloud's clusters, apps and real bills, in one place."</p>
+                {sso_error.clone().map(|message| view! {
+                    <p class="notice notice--error" role="alert">"Single sign-on failed: " {message}</p>
+                })}
+                {sign_in}
                 <ul class="landing__points">
                     <li>"Clusters and workloads from AWS, Azure, Google Cloud, Alibaba Cloud and any Kubernetes."</li>
                     <li>"Invoiced and amortized cost in one FOCUS ledger, allocated to your projects."</li>
