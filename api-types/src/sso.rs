@@ -156,6 +156,20 @@ pub struct IdentityProvider {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A tenant's single sign-on policy (`/api/v1/sso-policy`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SsoPolicy {
+    /// Password sign-ins into the tenant are refused (API tokens keep working), except for
+    /// `break_glass_owner`. Turning it on ends the tenant's password sessions.
+    pub sso_required: bool,
+    /// An Owner with a password who may still sign in with it, for when the provider fails.
+    /// Required while `sso_required` is on.
+    #[serde(default)]
+    pub break_glass_owner: Option<crate::ids::UserId>,
+}
+
 /// A button of the sign-in page: `GET /api/v1/auth/sso/providers` lists a tenant's enabled
 /// providers, found by the tenant's slug or by an e-mail domain one of them admits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

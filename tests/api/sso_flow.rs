@@ -731,3 +731,175 @@ async fn the_sign_in_page_finds_a_tenants_providers_by_slug_or_by_e_mail_domain(
     assert!(names(app.get("/api/v1/auth/sso/providers?tenant=nobody").await).is_empty());
     assert_eq!(app.get("/api/v1/auth/sso/providers").await.status, 422);
 }
+
+/// A password sign-in in the browser: the answer, and the session cookie and CSRF token.
+async fn password_sign_in(
+    app: &TestApp,
+    email: &str,
+    tenant: Option<&str>,
+) -> (TestResponse, Option<(String, String)>) {
+    let answer = app
+        .post_json(
+            "/api/v1/auth/login",
+            json!({ "email": email, "password": PASSWORD, "tenant": tenant }),
+        )
+        .await;
+    let session = session_of(&answer).map(|cookie| {
+        let csrf = answer.json()["csrf_token"].as_str().unwrap().to_owned();
+        (cookie, csrf)
+    });
+    (answer, session)
+}
+
+/// An unsafe request of a browser session.
+async fn as_browser(
+    app: &TestApp,
+    (cookie, csrf): &(String, String),
+    method: Method,
+    path: &str,
+    body: Value,
+) -> TestResponse {
+    app.request(
+        request(method, path)
+            .header("cookie", cookie)
+            .header("x-csrf-token", csrf)
+            .header("sec-fetch-site", "same-origin")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_tenant_that_requires_single_sign_on_refuses_passwords_except_its_break_glass_owner() {
+    let app = app().await;
+    let forger = ForgingProvider::start().await;
+    let acme = app.tenant("acme").await;
+    let globex = app.tenant("globex").await;
+    let owner = app.member(acme, BuiltinRole::Owner).await;
+    let other_owner = app.member(acme, BuiltinRole::Owner).await;
+    let viewer = app.member(acme, BuiltinRole::Viewer).await;
+    // The viewer also works in globex, which keeps passwords.
+    let mut db = app.owner().await;
+    sqlx::query("INSERT INTO memberships (tenant_id, user_id) VALUES ($1, $2)")
+        .bind(globex.0)
+        .bind(viewer.user.0)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let set_policy =
+        |body: Value| app.call(&owner.token, Method::PUT, "/api/v1/sso-policy", Some(body));
+    let required = |break_glass: &Actor| json!({ "sso_required": true, "break_glass_owner": break_glass.user });
+
+    // Refused while it would lock people out, each with what to do.
+    let no_provider = set_policy(required(&owner)).await;
+    assert_eq!(no_provider.status, 422);
+    assert!(
+        no_provider
+            .text()
+            .contains("add and enable an identity provider first")
+    );
+    let provider = add_provider(&app, &owner, "Acme SSO", &forger.issuer).await;
+    let nobody = set_policy(json!({ "sso_required": true })).await;
+    assert_eq!(nobody.status, 422);
+    assert!(
+        nobody.text().contains("break_glass_owner"),
+        "{}",
+        nobody.text()
+    );
+    let not_an_owner = set_policy(required(&viewer)).await;
+    assert_eq!(not_an_owner.status, 422);
+    assert!(
+        not_an_owner
+            .text()
+            .contains("an enabled Owner of this tenant who has a password")
+    );
+    // An Owner signed in with a password proves the provider works first (or keeps the way in).
+    let (_, other_session) = password_sign_in(&app, &other_owner.email, Some("acme")).await;
+    let unproven = as_browser(
+        &app,
+        other_session.as_ref().unwrap(),
+        Method::PUT,
+        "/api/v1/sso-policy",
+        required(&owner),
+    )
+    .await;
+    assert_eq!(unproven.status, 422);
+    assert!(
+        unproven
+            .text()
+            .contains("sign in through one of the tenant's providers first")
+    );
+
+    let (_, viewer_session) = password_sign_in(&app, &viewer.email, Some("acme")).await;
+    let turned_on = set_policy(required(&owner)).await;
+    assert_eq!(turned_on.status, 200, "{}", turned_on.text());
+    let (_, details) = last_audit(&app, "sso_policy.update").await;
+    assert_eq!(
+        details["sessions_ended"], 2,
+        "the viewer's and the other Owner's: {details}"
+    );
+    let ended = app
+        .request(
+            request(Method::GET, "/api/v1/me")
+                .header("cookie", &viewer_session.unwrap().0)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(ended.status, 401);
+
+    // Passwords are refused in acme, and say where to sign in instead.
+    let (refused, session) = password_sign_in(&app, &viewer.email, Some("acme")).await;
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(session.is_none());
+    assert!(
+        refused
+            .text()
+            .contains("signs in through single sign-on only")
+            && refused.text().contains("/sign-in?tenant=acme"),
+        "{}",
+        refused.text()
+    );
+    let token = app
+        .post_json(
+            "/api/v1/auth/token",
+            json!({ "grant_type": "password", "email": viewer.email, "password": PASSWORD, "tenant": "acme" }),
+        )
+        .await;
+    assert_eq!(token.status, 403, "{}", token.text());
+    // Without a tenant asked for, the password signs in where it still works — and cannot be
+    // carried into acme.
+    let (elsewhere, session) = password_sign_in(&app, &viewer.email, None).await;
+    assert_eq!(
+        elsewhere.json()["tenant"]["slug"],
+        "globex",
+        "{}",
+        elsewhere.text()
+    );
+    let switched = as_browser(
+        &app,
+        session.as_ref().unwrap(),
+        Method::PUT,
+        "/api/v1/me/tenant",
+        json!({ "tenant": "acme" }),
+    )
+    .await;
+    assert_eq!(switched.status, 403, "{}", switched.text());
+
+    // The break-glass Owner still signs in with the password, and the trail says so.
+    let (break_glass, session) = password_sign_in(&app, &owner.email, Some("acme")).await;
+    assert_eq!(break_glass.status, 200, "{}", break_glass.text());
+    assert!(session.is_some());
+    let (_, details) = last_audit(&app, "auth.login").await;
+    assert_eq!(details["break_glass"], true);
+    // Single sign-on works as before.
+    let signed_in = forged_sign_in(&app, &forger, &provider, |_| {}).await;
+    let session = session_of(&signed_in).expect("a session through the provider");
+    assert_eq!(me(&app, &session).await["tenant"]["slug"], "acme");
+    assert_eq!(
+        app.get_ok(&owner, "/api/v1/sso-policy").await,
+        json!({ "sso_required": true, "break_glass_owner": owner.user })
+    );
+}

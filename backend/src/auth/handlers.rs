@@ -21,6 +21,7 @@ use crate::audit::{self, Outcome};
 use crate::db;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path};
+use crate::sso::policy::{self, PasswordSignIn};
 use crate::state::AppState;
 use crate::users::{self, Email, repo as users_repo};
 
@@ -141,6 +142,36 @@ async fn pick_tenant(
     Ok(Some(tenant.id))
 }
 
+/// The tenant a password sign-in works in (as [`pick_tenant`]) and whether its break-glass
+/// Owner is using the way in. Without a tenant asked for, tenants that require single sign-on
+/// are passed over; when every one does, the first one's refusal says where to sign in.
+async fn password_tenant(
+    state: &AppState,
+    user: UserId,
+    slug: Option<&str>,
+) -> Result<(Option<TenantId>, bool), AppError> {
+    let candidates = match slug {
+        Some(_) => pick_tenant(state, user, slug).await?.into_iter().collect(),
+        None => users_repo::tenants_of(&state.db, user)
+            .await?
+            .into_iter()
+            .filter(|tenant| !tenant.suspended)
+            .map(|tenant| tenant.id)
+            .collect::<Vec<_>>(),
+    };
+    let mut refusal = None;
+    for tenant in candidates {
+        match policy::password_sign_in(&state.db, tenant, user).await {
+            Ok(allowed) => return Ok((Some(tenant), allowed == PasswordSignIn::BreakGlass)),
+            Err(err) if err.code() == ErrorCode::Forbidden => {
+                refusal.get_or_insert(err);
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    refusal.map_or(Ok((None, false)), Err)
+}
+
 /// Signs in to the dashboard: sets the session cookie and returns the caller with its CSRF token
 /// (also set as a cookie the dashboard's scripts read after a reload).
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Login,
@@ -172,10 +203,11 @@ pub async fn login(
         body.totp_code.as_deref(),
     )
     .await?;
-    let tenant = pick_tenant(&state, account.id, body.tenant.as_deref()).await?;
+    let (tenant, break_glass) = password_tenant(&state, account.id, body.tenant.as_deref()).await?;
     let lifetime = state.config.auth.session_lifetime;
     let mut tx = db::begin_scoped(&state.db, tenant).await?;
-    let started = session::start_browser(&mut tx, account.id, tenant, &meta, lifetime).await?;
+    let started =
+        session::start_browser(&mut tx, account.id, tenant, &meta, lifetime, None).await?;
     let mut entry = meta.entry(
         tenant,
         format!("user:{}", account.id),
@@ -183,7 +215,7 @@ pub async fn login(
         format!("session:{}", started.id),
         Outcome::Success,
     );
-    entry.details = serde_json::json!({ "kind": "browser" });
+    entry.details = serde_json::json!({ "kind": "browser", "break_glass": break_glass });
     audit::record(&mut tx, &entry).await?;
     tx.commit().await?;
     signed_in(&state, account.id, account.platform_admin, tenant, started).await
@@ -298,6 +330,8 @@ pub async fn token(
             let tenant = pick_tenant(&state, account.id, Some(&tenant))
                 .await?
                 .ok_or_else(bad_credentials)?;
+            let break_glass = policy::password_sign_in(&state.db, tenant, account.id).await?
+                == PasswordSignIn::BreakGlass;
             let mut tx = db::begin_for_tenant(&state.db, tenant).await?;
             let (session, refresh) = session::start_token_session(
                 &mut tx,
@@ -314,7 +348,8 @@ pub async fn token(
                 format!("session:{session}"),
                 Outcome::Success,
             );
-            entry.details = serde_json::json!({ "grant_type": "password" });
+            entry.details =
+                serde_json::json!({ "grant_type": "password", "break_glass": break_glass });
             audit::record(&mut tx, &entry).await?;
             tx.commit().await?;
             (account.id, session, tenant, refresh)
@@ -634,6 +669,8 @@ pub async fn switch_tenant(
     let tenant = tenant
         .ok_or_else(|| AppError::new(ErrorCode::NotFound, "you are not a member of that tenant"))?;
     let mut tx = db::begin_for_tenant(&state.db, tenant).await?;
+    let provider = session::provider_of(&mut tx, id).await?;
+    policy::session_may_enter(&mut tx, tenant, caller.principal.user, provider).await?;
     session::switch_tenant(&mut tx, id, tenant).await?;
     let mut entry = caller.audit("session.switch_tenant", format!("session:{id}"));
     entry.tenant = Some(tenant);

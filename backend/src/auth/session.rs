@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use axum::http::HeaderValue;
-use nimbus_api_types::ids::{SessionId, TenantId, UserId};
+use nimbus_api_types::ids::{IdentityProviderId, SessionId, TenantId, UserId};
 use sqlx::PgConnection;
 
 use super::extract::RequestMeta;
@@ -31,13 +31,14 @@ pub async fn start_browser(
     tenant: Option<TenantId>,
     meta: &RequestMeta,
     lifetime: Duration,
+    provider: Option<IdentityProviderId>,
 ) -> Result<BrowserSession, AppError> {
     let cookie = NewSecret::generate(SecretKind::SessionCookie).map_err(AppError::internal)?;
     let csrf = NewSecret::generate(SecretKind::Csrf).map_err(AppError::internal)?;
     let id = SessionId(uuid::Uuid::new_v4());
     sqlx::query!(
-        "INSERT INTO sessions (id, user_id, kind, secret_hash, csrf_token, current_tenant_id, expires_at, source_ip, user_agent)
-         VALUES ($1, $2, 'browser', $3, $4, $5, now() + make_interval(secs => $6), $7, $8)",
+        "INSERT INTO sessions (id, user_id, kind, secret_hash, csrf_token, current_tenant_id, expires_at, source_ip, user_agent, identity_provider_id)
+         VALUES ($1, $2, 'browser', $3, $4, $5, now() + make_interval(secs => $6), $7, $8, $9)",
         id.0,
         user.0,
         cookie.hash.as_bytes(),
@@ -46,6 +47,7 @@ pub async fn start_browser(
         lifetime_secs(lifetime),
         meta.source_ip.map(ipnet::IpNet::from),
         meta.user_agent,
+        provider.map(|id| id.0),
     )
     .execute(conn)
     .await?;
@@ -177,6 +179,20 @@ pub async fn revoke_all_of(
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
+}
+
+/// The identity provider `session` was signed in through (`None`: a password).
+pub async fn provider_of(
+    conn: &mut PgConnection,
+    session: SessionId,
+) -> Result<Option<IdentityProviderId>, sqlx::Error> {
+    let provider = sqlx::query_scalar!(
+        "SELECT identity_provider_id FROM sessions WHERE id = $1",
+        session.0
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(provider.map(IdentityProviderId))
 }
 
 pub async fn switch_tenant(

@@ -294,6 +294,7 @@ pub async fn open_session(
         Some(tenant),
         meta,
         state.config.auth.session_lifetime,
+        Some(provider.id),
     )
     .await?;
     let mut entry = meta.entry(

@@ -1,12 +1,14 @@
 //! Single sign-on (issue 7): each tenant's identity providers — OpenID Connect (presets for
 //! Microsoft Entra ID, Google, Okta, Keycloak) or GitHub — in `providers.rs`; the relying
 //! party's sign-in in `flow.rs`, with the providers' documents kept in `discovery.rs`; who an
-//! identity is in Nimbus in `accounts.rs`; what the sign-in page asks in `page.rs`.
+//! identity is in Nimbus in `accounts.rs`; what the sign-in page asks in `page.rs`; the
+//! tenant's `sso_required` policy in `policy.rs`.
 
 pub mod accounts;
 pub mod discovery;
 pub mod flow;
 pub mod page;
+pub mod policy;
 pub mod providers;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -26,4 +28,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(flow::callback))
         .routes(routes!(page::sign_in_providers))
         .routes(routes!(page::pending_link, page::link))
+        .routes(routes!(policy::read, policy::replace))
 }
