@@ -311,6 +311,16 @@ pub struct Login {
     pub totp_code: Option<String>,
 }
 
+/// `POST /api/v1/auth/logout`: the Nimbus session has ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct SignedOut {
+    /// For a session signed in through an identity provider that supports RP-initiated logout:
+    /// where to send the browser to end the provider's session too (it comes back to
+    /// `/sign-in`).
+    pub provider_logout_url: Option<String>,
+}
+
 /// `POST /api/v1/auth/token`: sign in, or trade a refresh token for a new pair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(ToSchema))]

@@ -152,6 +152,9 @@ pub struct IdentityProvider {
     pub enabled: bool,
     /// The redirect URI to register at the provider, exactly.
     pub redirect_uri: String,
+    /// Where the provider sends people back after signing out of it (RP-initiated logout), to
+    /// register there as the post-logout redirect URI.
+    pub post_logout_redirect_uri: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -167,7 +167,8 @@ async fn a_browser_session_is_a_host_only_secure_cookie_and_unsafe_requests_need
         None,
     )
     .await;
-    assert_eq!(logout.status, 204);
+    assert_eq!(logout.status, 200);
+    assert_eq!(logout.json(), json!({ "provider_logout_url": null }));
     assert!(logout.header("set-cookie").unwrap().contains("Max-Age=0"));
     let after = with_cookie(&app, Method::GET, "/api/v1/me", &cookie, &[], None).await;
     assert_eq!(after.status, 401);

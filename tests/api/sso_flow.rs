@@ -35,7 +35,8 @@ fn callback_url(app: &TestApp) -> String {
 /// A real provider that knows the app as client `nimbus`.
 async fn real_provider(app: &TestApp) -> nimbus_tests::oidc::OidcProvider {
     nimbus_tests::oidc::start(&json!([{
-        "client_id": "nimbus", "client_secret": SECRET, "redirect_uris": [callback_url(app)]
+        "client_id": "nimbus", "client_secret": SECRET, "redirect_uris": [callback_url(app)],
+        "post_logout_redirect_uris": [format!("{}/sign-in", app.state.config.base_url())],
     }]))
     .await
 }
@@ -242,6 +243,7 @@ async fn a_person_signs_in_through_a_real_provider_and_the_state_cannot_be_repla
         "id",
         "has_client_secret",
         "redirect_uri",
+        "post_logout_redirect_uri",
         "created_at",
         "updated_at",
     ] {
@@ -902,4 +904,71 @@ async fn a_tenant_that_requires_single_sign_on_refuses_passwords_except_its_brea
         app.get_ok(&owner, "/api/v1/sso-policy").await,
         json!({ "sso_required": true, "break_glass_owner": owner.user })
     );
+}
+
+#[tokio::test]
+async fn signing_out_of_a_single_sign_on_session_ends_it_and_offers_the_providers_logout() {
+    let app = app().await;
+    let idp = real_provider(&app).await;
+    let tenant = app.tenant("acme").await;
+    let owner = app.member(tenant, BuiltinRole::Owner).await;
+    let provider = add_provider(&app, &owner, "Acme SSO", &idp.issuer).await;
+    let started = start(&app, &provider, "/").await;
+    let back = sign_in_at_provider(&started.location, "alice").await;
+    let signed_in = arrive(&app, &back, Some(&started.browser)).await;
+    let session = session_of(&signed_in).expect("a session");
+    let csrf = set_cookies(&signed_in)
+        .into_iter()
+        .find_map(|cookie| {
+            cookie
+                .split(';')
+                .next()
+                .unwrap()
+                .strip_prefix("__Host-nimbus_csrf=")
+                .map(str::to_owned)
+        })
+        .expect("the CSRF cookie");
+
+    let signed_out = as_browser(
+        &app,
+        &(session.clone(), csrf),
+        Method::POST,
+        "/api/v1/auth/logout",
+        json!({}),
+    )
+    .await;
+    assert_eq!(signed_out.status, 200, "{}", signed_out.text());
+    let url = signed_out.json()["provider_logout_url"]
+        .as_str()
+        .expect("the provider supports RP-initiated logout")
+        .to_owned();
+    let parsed = reqwest::Url::parse(&url).unwrap();
+    let query: BTreeMap<String, String> = parsed
+        .query_pairs()
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect();
+    assert!(
+        url.starts_with(&format!("{}/session/end?", idp.issuer)),
+        "{url}"
+    );
+    assert_eq!(query["client_id"], "nimbus");
+    assert_eq!(
+        query["post_logout_redirect_uri"],
+        format!("{}/sign-in", app.state.config.base_url())
+    );
+    // The Nimbus session is over at once; the provider takes the request (its confirmation).
+    let me = app
+        .request(
+            request(Method::GET, "/api/v1/me")
+                .header("cookie", &session)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(me.status, 401);
+    let at_provider = reqwest::get(&url).await.unwrap();
+    let status = at_provider.status();
+    let page = at_provider.text().await.unwrap();
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("logout"), "{page}");
 }

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use nimbus_api_types::ErrorCode;
 use nimbus_api_types::identity::{
     ChangePassword, Login, Me, PasswordReset, PasswordResetRequest, PlatformSetup, Session,
-    SessionKind, SwitchTenant, TokenRequest, TokenResponse, User,
+    SessionKind, SignedOut, SwitchTenant, TokenRequest, TokenResponse, User,
 };
 use nimbus_api_types::ids::{SessionId, TenantId, UserId};
 use utoipa_axum::router::OpenApiRouter;
@@ -250,10 +250,12 @@ pub async fn signed_in(
         .into_response())
 }
 
-/// Signs out: ends the session behind the cookie or access token, and clears the cookie.
+/// Signs out: ends the session behind the cookie or access token, and clears the cookie. A
+/// session signed in through an identity provider that supports RP-initiated logout also gets
+/// the URL that ends the provider's session.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     security(("session" = []), ("bearer" = [])),
-    responses((status = 204, description = "Signed out")))]
+    responses((status = 200, description = "Signed out", body = SignedOut)))]
 pub async fn logout(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -266,6 +268,7 @@ pub async fn logout(
         )
     })?;
     let mut tx = db::begin_scoped(&state.db, caller.principal.tenant).await?;
+    let provider = session::provider_of(&mut tx, session).await?;
     session::revoke(&mut tx, session).await?;
     audit::record(
         &mut tx,
@@ -276,12 +279,20 @@ pub async fn logout(
     if let Some(cookie) = session_cookie(&headers) {
         state.auth.cache.forget(cookie);
     }
+    let provider_logout_url = match (provider, caller.principal.tenant) {
+        (Some(provider), Some(tenant)) => {
+            crate::sso::flow::provider_logout_url(&state, tenant, provider).await
+        }
+        _ => None,
+    };
     Ok((
-        StatusCode::NO_CONTENT,
         axum::response::AppendHeaders([
             (header::SET_COOKIE, session::clear_cookie()),
             (header::SET_COOKIE, session::clear_csrf_cookie()),
         ]),
+        axum::Json(SignedOut {
+            provider_logout_url,
+        }),
     )
         .into_response())
 }

@@ -28,15 +28,15 @@ use openidconnect::core::{
 use openidconnect::{
     AdditionalClaims, AuthType, AuthorizationCode, ClaimsVerificationError, Client, ClientId,
     ClientSecret, CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    IdTokenClaims, IdTokenFields, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, RequestTokenError, Scope, SignatureVerificationError, StandardErrorResponse,
-    StandardTokenResponse, TokenResponse as _,
+    IdTokenClaims, IdTokenFields, IssuerUrl, LogoutRequest, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, PostLogoutRedirectUrl, RedirectUrl, RequestTokenError, Scope,
+    SignatureVerificationError, StandardErrorResponse, StandardTokenResponse, TokenResponse as _,
 };
 use serde::{Deserialize, Serialize};
 
 use super::accounts::{self, Account, ProvenIdentity};
 use super::discovery::{Metadata, ProviderHttp, describe};
-use super::providers::{self, CALLBACK_PATH, SignInSettings};
+use super::providers::{self, CALLBACK_PATH, POST_LOGOUT_PATH, SignInSettings};
 use crate::audit::{self, Outcome};
 use crate::auth::extract::RequestMeta;
 use crate::auth::principal::cookie;
@@ -678,6 +678,57 @@ async fn sign_in(
             Ok(Finished::LinkRequired {
                 next: login.next.clone(),
             })
+        }
+    }
+}
+
+/// How long signing out waits for a provider's discovery document (the Nimbus session has
+/// already ended; a slow provider only loses its own logout).
+const LOGOUT_DISCOVERY_DEADLINE: Duration = Duration::from_secs(3);
+
+/// Where to send the browser to end its session at the provider it signed in through
+/// (OpenID Connect RP-Initiated Logout 1.0), back to `/sign-in` afterwards — when the provider
+/// supports it and can be reached now.
+pub async fn provider_logout_url(
+    state: &AppState,
+    tenant: TenantId,
+    provider: IdentityProviderId,
+) -> Option<String> {
+    let found = async {
+        let mut tx = db::begin_for_tenant(&state.db, tenant).await?;
+        let settings = providers::sign_in_settings(&mut tx, state, tenant, provider).await?;
+        db::finish_read(tx);
+        let Some(settings) = settings else {
+            return Ok(None);
+        };
+        let http = provider_http(state)?;
+        let issuer = issuer_of(&settings)?;
+        let metadata = tokio::time::timeout(
+            LOGOUT_DISCOVERY_DEADLINE,
+            state.sso.metadata(&http, &issuer),
+        )
+        .await
+        .map_err(|_| unreachable(&settings, &"no answer in time"))?
+        .map_err(|err| unreachable(&settings, &err))?;
+        let Some(endpoint) = metadata.additional_metadata().end_session_endpoint.clone() else {
+            return Ok(None);
+        };
+        let back =
+            PostLogoutRedirectUrl::new(format!("{}{POST_LOGOUT_PATH}", state.config.base_url()))
+                .map_err(AppError::internal)?;
+        Ok::<_, AppError>(Some(
+            LogoutRequest::from(endpoint)
+                .set_client_id(ClientId::new(settings.provider.client_id))
+                .set_post_logout_redirect_uri(back)
+                .http_get_url()
+                .to_string(),
+        ))
+    };
+    match found.await {
+        Ok(url) => url,
+        Err(err) => {
+            tracing::warn!(error = %err, %provider, "no logout at the identity provider");
+            None
         }
     }
 }

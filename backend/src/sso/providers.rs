@@ -27,6 +27,8 @@ const PURPOSE: &str = "identity-provider-client-secret";
 const MAX_PROVIDERS: i64 = 20;
 /// Where every provider sends people back (registered at the provider exactly so).
 pub const CALLBACK_PATH: &str = "/api/v1/auth/sso/callback";
+/// Where providers send people back after signing them out (registered there exactly so).
+pub const POST_LOGOUT_PATH: &str = "/sign-in";
 
 fn binding(tenant: TenantId, id: IdentityProviderId) -> Binding<'static> {
     Binding {
@@ -186,6 +188,7 @@ impl ProviderRow {
                 .ok_or_else(|| unknown("default_role", &self.default_role))?,
             enabled: self.enabled,
             redirect_uri: format!("{base_url}{CALLBACK_PATH}"),
+            post_logout_redirect_uri: format!("{base_url}{POST_LOGOUT_PATH}"),
             created_at: self.created_at,
             updated_at: self.updated_at,
         })

@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::components::{A, Outlet, Redirect};
 use leptos_router::hooks::use_navigate;
-use nimbus_api_types::identity::{Me, Page, Project, SwitchTenant};
+use nimbus_api_types::identity::{Me, Page, Project, SignedOut, SwitchTenant};
 use nimbus_api_types::ids::{ProjectId, TenantId};
 use nimbus_api_types::rbac::Permission;
 
@@ -170,8 +170,16 @@ fn UserMenu() -> impl IntoView {
         let navigate = navigate.clone();
         spawn_local(async move {
             // Whatever the server says, this browser is signed out from here on.
-            let _ = api::post_no_content("/api/v1/auth/logout", &()).await;
+            let signed_out = api::post::<_, SignedOut>("/api/v1/auth/logout", &()).await;
             session.signed_out();
+            // Signed in through a provider: end its session too (it sends the browser back).
+            if let Some(url) = signed_out
+                .ok()
+                .and_then(|answer| answer.provider_logout_url)
+                && window().location().set_href(&url).is_ok()
+            {
+                return;
+            }
             navigate("/sign-in", Default::default());
         });
     };
