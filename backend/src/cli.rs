@@ -316,23 +316,37 @@ async fn admin_command(
             let keys =
                 crate::secrets::MasterKeys::load(&config.secrets.master_keys, &config.data_dir)
                     .map_err(|err| Failure::Configuration(err.to_string()))?;
-            let outcome = crate::clouds::accounts::rewrap_all(pool, &keys)
+            let runtime = |err: crate::error::AppError| Failure::Runtime(err.to_string());
+            let accounts = crate::clouds::accounts::rewrap_all(pool, &keys)
                 .await
-                .map_err(|err| Failure::Runtime(err.to_string()))?;
+                .map_err(runtime)?;
+            let providers = crate::sso::providers::rewrap_all(pool, &keys)
+                .await
+                .map_err(runtime)?;
             println!(
-                "{} credentials now use master key version {}",
-                outcome.rewrapped,
+                "{} cloud credentials and {} identity-provider client secrets now use master key \
+                 version {}",
+                accounts.rewrapped,
+                providers.rewrapped,
                 keys.current_version()
             );
-            if outcome.unreadable.is_empty() {
+            let unreadable: Vec<String> = accounts
+                .unreadable
+                .iter()
+                .map(|id| format!("cloud account {id}"))
+                .chain(
+                    providers
+                        .unreadable
+                        .iter()
+                        .map(|id| format!("identity provider {id}")),
+                )
+                .collect();
+            if unreadable.is_empty() {
                 return Ok(());
             }
-            let accounts: Vec<String> =
-                outcome.unreadable.iter().map(ToString::to_string).collect();
             Err(Failure::Runtime(format!(
-                "these accounts' credentials do not open and were left as they are (enter them \
-                 again): {}",
-                accounts.join(", ")
+                "these secrets do not open and were left as they are (enter them again): {}",
+                unreadable.join(", ")
             )))
         }
     }

@@ -294,6 +294,24 @@ impl OwnerOnly for std::fs::OpenOptions {
     }
 }
 
+/// What re-wrapping one kind of stored secret did (`nimbus admin rewrap-secrets`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Rewrapped<Id> {
+    pub rewrapped: u64,
+    /// Secrets whose data key did not open (damaged or copied rows): left as they are; their
+    /// owners must enter them again.
+    pub unreadable: Vec<Id>,
+}
+
+impl<Id> Default for Rewrapped<Id> {
+    fn default() -> Self {
+        Self {
+            rewrapped: 0,
+            unreadable: Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

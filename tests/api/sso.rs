@@ -437,3 +437,66 @@ async fn a_sign_in_does_not_start_for_another_site_a_disabled_or_foreign_provide
         .unwrap();
     assert_eq!(in_flight, 0);
 }
+
+#[tokio::test]
+async fn a_master_key_rotation_rewraps_client_secrets_which_still_open() {
+    let app = TestApp::new().await;
+    let tenant = app.tenant("acme").await;
+    let owner = app.member(tenant, BuiltinRole::Owner).await;
+    let id = app
+        .create_ok(&owner, "/api/v1/identity-providers", keycloak())
+        .await;
+    let keys = nimbus::secrets::MasterKeys::new(&[
+        test_config(None).secrets.master_keys[0].clone(),
+        format!(
+            "2:{}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32])
+        )
+        .try_into()
+        .unwrap(),
+    ])
+    .unwrap();
+    let outcome = nimbus::sso::providers::rewrap_all(&app.state.db, &keys)
+        .await
+        .unwrap();
+    assert_eq!(outcome.rewrapped, 1);
+    assert!(outcome.unreadable.is_empty());
+    let mut db = app.owner().await;
+    let (key_version, wrapped_key, ciphertext): (i32, Vec<u8>, Vec<u8>) = sqlx::query_as(
+        "SELECT secret_key_version, secret_wrapped_key, client_secret FROM identity_providers",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(key_version, 2);
+    // Key 2 alone opens it: key 1 can be retired.
+    let only_new = nimbus::secrets::MasterKeys::new(&[format!(
+        "2:{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32])
+    )
+    .try_into()
+    .unwrap()])
+    .unwrap();
+    let opened = only_new
+        .open(
+            &nimbus::secrets::Sealed {
+                key_version,
+                wrapped_key,
+                ciphertext,
+            },
+            nimbus::secrets::Binding {
+                purpose: "identity-provider-client-secret",
+                tenant,
+                record: uuid::Uuid::parse_str(&id).unwrap(),
+            },
+        )
+        .unwrap();
+    assert_eq!(opened, SECRET.as_bytes());
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'identity_provider.rewrap'",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+}

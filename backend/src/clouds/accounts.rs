@@ -21,7 +21,7 @@ use super::kubeconfig::{self, ClientAuth};
 use super::kubernetes::{KubernetesAccount, KubernetesConnector};
 use crate::error::AppError;
 use crate::http::outbound::Outbound;
-use crate::secrets::{Binding, MasterKeys, Sealed};
+use crate::secrets::{Binding, MasterKeys, Rewrapped, Sealed};
 use crate::state::AppState;
 
 /// What the credential of an account is bound to.
@@ -744,18 +744,12 @@ fn mismatched() -> ConnectorError {
     )
 }
 
-/// What `rewrap_all` did.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Rewrapped {
-    pub rewrapped: u64,
-    /// Credentials whose data key did not open (damaged or copied rows): left as they are;
-    /// their accounts need the credential entered again.
-    pub unreadable: Vec<CloudAccountId>,
-}
-
 /// Re-wraps the data key of every credential sealed under an older master key with the newest
 /// one, tenant by tenant, each change audited.
-pub async fn rewrap_all(pool: &sqlx::PgPool, keys: &MasterKeys) -> Result<Rewrapped, AppError> {
+pub async fn rewrap_all(
+    pool: &sqlx::PgPool,
+    keys: &MasterKeys,
+) -> Result<Rewrapped<CloudAccountId>, AppError> {
     let tenants = sqlx::query_scalar!("SELECT id FROM tenants")
         .fetch_all(pool)
         .await?;
