@@ -101,7 +101,8 @@ pub struct IdentityProviderInput {
     pub kind: ProviderKind,
     #[serde(default)]
     pub preset: Option<ProviderPreset>,
-    /// OpenID Connect: the issuer, exactly as the provider's ID tokens carry it.
+    /// OpenID Connect: the issuer, exactly as the provider's ID tokens carry it. GitHub: a
+    /// GitHub Enterprise Server's URL, or none for github.com.
     #[serde(default)]
     pub issuer: Option<String>,
     pub client_id: String,

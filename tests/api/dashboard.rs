@@ -541,6 +541,7 @@ async fn a_person_signs_in_from_the_sign_in_page_through_the_tenants_openid_prov
     let idp = nimbus_tests::oidc::start(&json!([{
         "client_id": "nimbus", "client_secret": "browser-sso-secret",
         "redirect_uris": [format!("{base}/api/v1/auth/sso/callback")],
+        "post_logout_redirect_uris": [format!("{base}/sign-in")],
     }]))
     .await;
     let tenant = app.tenant("acme").await;
@@ -578,9 +579,21 @@ async fn a_person_signs_in_from_the_sign_in_page_through_the_tenants_openid_prov
                 .wait_for_text(".usermenu__email", "alice@acme.example")
                 .await;
 
-            // Signed out, a failed single sign-on says why on the sign-in page.
+            // Signing out ends the provider's session too: it asks, then sends the browser back.
             browser.click(".usermenu__panel button").await;
+            browser.click("button[name=logout][value=yes]").await;
             browser.find("form[aria-label='Sign in']").await;
+            assert!(
+                browser
+                    .client
+                    .current_url()
+                    .await
+                    .unwrap()
+                    .as_str()
+                    .starts_with(&format!("{base}/sign-in")),
+                "back at Nimbus's sign-in page"
+            );
+            // A failed single sign-on says why on the sign-in page.
             browser
                 .open("/api/v1/auth/sso/callback?state=made-up&code=made-up")
                 .await;

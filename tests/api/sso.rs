@@ -218,9 +218,10 @@ async fn settings_that_cannot_work_are_refused_with_what_to_enter() {
     )
     .await;
     refused(json!({ "client_secret": null }), "client_secret").await;
+    // A GitHub Enterprise Server's URL passes the same policy.
     refused(
-        json!({ "kind": "github", "preset": null }),
-        "GitHub has none",
+        json!({ "kind": "github", "preset": null, "issuer": "http://github.acme.example" }),
+        "issuer:",
     )
     .await;
     refused(

@@ -972,3 +972,88 @@ async fn signing_out_of_a_single_sign_on_session_ends_it_and_offers_the_provider
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("logout"), "{page}");
 }
+
+#[tokio::test]
+async fn a_person_signs_in_with_github_as_their_user_id_with_organization_and_team_groups() {
+    use nimbus_tests::github_stub::{CLIENT_ID, CLIENT_SECRET, GithubStub};
+    let app = app().await;
+    let github = GithubStub::start().await;
+    let tenant = app.tenant("acme").await;
+    let owner = app.member(tenant, BuiltinRole::Owner).await;
+    let provider = app
+        .create_ok(
+            &owner,
+            "/api/v1/identity-providers",
+            json!({
+                "name": "Acme GitHub", "kind": "github", "issuer": github.url,
+                "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                "allowed_domains": ["acme.example"],
+                "role_mappings": [{ "group": "acme/platform", "role": "operator" }],
+            }),
+        )
+        .await;
+
+    let started = start(&app, &provider, "/apps").await;
+    assert!(
+        started
+            .location
+            .starts_with(&format!("{}/login/oauth/authorize?", github.url)),
+        "{}",
+        started.location
+    );
+    assert_eq!(started.query["code_challenge_method"], "S256");
+    assert_eq!(started.query["scope"], "read:user user:email read:org");
+
+    // An address GitHub has not verified does not make an account.
+    github.set_primary_verified(false);
+    let back = github.approve(&started.location).await;
+    let refused = refusal(&arrive(&app, &back, Some(&started.browser)).await);
+    assert!(
+        refused.contains("did not give a verified e-mail address"),
+        "{refused}"
+    );
+
+    // A code traded with another verifier is refused by GitHub.
+    github.set_primary_verified(true);
+    let started = start(&app, &provider, "/apps").await;
+    let back = github.approve(&started.location).await;
+    sqlx::query("UPDATE sso_logins SET pkce_verifier = $1")
+        .bind("x".repeat(43))
+        .execute(&mut app.owner().await)
+        .await
+        .unwrap();
+    let refused = refusal(&arrive(&app, &back, Some(&started.browser)).await);
+    assert!(
+        refused.starts_with("Acme GitHub did not accept the sign-in"),
+        "{refused}"
+    );
+
+    let started = start(&app, &provider, "/apps").await;
+    let back = github.approve(&started.location).await;
+    let signed_in = arrive(&app, &back, Some(&started.browser)).await;
+    assert_eq!(
+        signed_in.header("location"),
+        Some("/apps"),
+        "{:?}",
+        signed_in.header("location")
+    );
+    let session = session_of(&signed_in).expect("a session");
+    let me = me(&app, &session).await;
+    assert_eq!(me["user"]["email"], "octocat@acme.example");
+    assert_eq!(me["user"]["display_name"], "monalisa octocat");
+    assert_eq!(roles_of(&app, "octocat@acme.example").await, ["operator"]);
+    let identity: (String, String) = sqlx::query_as("SELECT issuer, subject FROM user_identities")
+        .fetch_one(&mut app.owner().await)
+        .await
+        .unwrap();
+    assert_eq!(
+        identity,
+        (github.url.clone(), "1".to_owned()),
+        "GitHub's user id, not the login"
+    );
+    let (_, details) = last_audit(&app, "auth.sso_login").await;
+    assert_eq!(details["groups"], json!(["acme", "acme/platform"]));
+    // The code works once.
+    let refused = refusal(&arrive(&app, &back, Some(&started.browser)).await);
+    assert!(refused.contains("already used"), "{refused}");
+}

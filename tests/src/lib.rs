@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod cloud_stub;
+pub mod github_stub;
 pub mod kube_stub;
 pub mod object_stores;
 pub mod oidc;

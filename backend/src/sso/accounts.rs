@@ -64,8 +64,8 @@ pub async fn find_or_provision(
     }
     let email = identity.verified_email.as_ref().ok_or_else(|| {
         refused(format!(
-            "{} did not give a verified e-mail address; ask your administrator to release the \
-             email and email_verified claims to Nimbus",
+            "{} did not give a verified e-mail address for you: verify your address there, or ask \
+             your administrator to release the email and email_verified claims to Nimbus",
             provider.name
         ))
     })?;

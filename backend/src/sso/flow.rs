@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 use nimbus_api_types::ErrorCode;
 use nimbus_api_types::ids::{IdentityProviderId, TenantId};
-use nimbus_api_types::sso::same_site_path;
+use nimbus_api_types::sso::{ProviderKind, same_site_path};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClientAuthMethod,
     CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use super::accounts::{self, Account, ProvenIdentity};
 use super::discovery::{Metadata, ProviderHttp, describe};
+use super::github;
 use super::providers::{self, CALLBACK_PATH, POST_LOGOUT_PATH, SignInSettings};
 use crate::audit::{self, Outcome};
 use crate::auth::extract::RequestMeta;
@@ -121,14 +122,13 @@ pub fn provider_http(state: &AppState) -> Result<ProviderHttp, AppError> {
         .map_err(|err| unavailable(format!("cannot set up TLS: {err}")))
 }
 
-/// The provider's issuer; GitHub has none (it speaks plain OAuth 2.0).
+/// An OpenID provider's issuer (the table requires one for them).
 fn issuer_of(settings: &SignInSettings) -> Result<IssuerUrl, AppError> {
-    let Some(issuer) = settings.provider.issuer.clone() else {
-        return Err(AppError::new(
-            ErrorCode::ValidationFailed,
-            "sign-in with GitHub is not available yet; use an OpenID Connect provider",
-        ));
-    };
+    let issuer = settings
+        .provider
+        .issuer
+        .clone()
+        .ok_or_else(|| AppError::internal("an OpenID provider without an issuer"))?;
     IssuerUrl::new(issuer).map_err(|err| unavailable(format!("the provider's issuer: {err}")))
 }
 
@@ -206,26 +206,36 @@ pub async fn start(
             .filter(|settings| settings.provider.enabled)
             .ok_or_else(no_provider)?
     };
-    let http = provider_http(&state)?;
-    let issuer = issuer_of(&settings)?;
-    let metadata = state
-        .sso
-        .metadata(&http, &issuer)
-        .await
-        .map_err(|err| unreachable(&settings, &err))?;
-    let client = relying_party(&state, &metadata, &settings)?;
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let mut request = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .set_pkce_challenge(challenge);
-    for scope in &settings.provider.scopes {
-        request = request.add_scope(Scope::new(scope.clone()));
-    }
-    let (url, csrf, nonce) = request.url();
+    let (url, csrf, nonce, verifier) = match settings.provider.kind {
+        ProviderKind::Oidc => {
+            let http = provider_http(&state)?;
+            let issuer = issuer_of(&settings)?;
+            let metadata = state
+                .sso
+                .metadata(&http, &issuer)
+                .await
+                .map_err(|err| unreachable(&settings, &err))?;
+            let client = relying_party(&state, &metadata, &settings)?;
+            let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+            let mut request = client
+                .authorize_url(
+                    CoreAuthenticationFlow::AuthorizationCode,
+                    CsrfToken::new_random,
+                    Nonce::new_random,
+                )
+                .set_pkce_challenge(challenge);
+            for scope in &settings.provider.scopes {
+                request = request.add_scope(Scope::new(scope.clone()));
+            }
+            let (url, csrf, nonce) = request.url();
+            (url, csrf, nonce.secret().clone(), verifier)
+        }
+        ProviderKind::Github => {
+            let (url, csrf, verifier) = github::authorization(&state, &settings)?;
+            // No ID token comes back to carry a nonce: the state alone binds the answer.
+            (url, csrf, String::new(), verifier)
+        }
+    };
     let browser = NewSecret::generate(SecretKind::SsoBrowser).map_err(AppError::internal)?;
     let mut tx = db::begin_for_tenant(&state.db, tenant).await?;
     // Sign-ins abandoned at the provider are never called back: each new one of the tenant
@@ -251,7 +261,7 @@ pub async fn start(
         browser.hash.as_bytes(),
         tenant.0,
         settings.provider.id.0,
-        nonce.secret(),
+        nonce,
         verifier.secret(),
         next,
         LOGIN_LIFETIME.as_secs_f64(),
@@ -485,15 +495,46 @@ async fn finish(
         )));
     }
     let http = provider_http(state)?;
-    let issuer = issuer_of(&settings)?;
+    let code = query
+        .code
+        .ok_or_else(|| refused("the provider's answer carries no authorization code"))?;
+    let identity = match settings.provider.kind {
+        ProviderKind::Oidc => {
+            oidc_identity(state, &settings, &http, &login, query.iss.as_deref(), code).await?
+        }
+        ProviderKind::Github => {
+            // GitHub never names itself (no RFC 9207): an answer that does came from elsewhere.
+            if let Some(iss) = &query.iss {
+                return Err(refused(format!(
+                    "the answer came from {iss}, not from {}, where this sign-in started; sign in again",
+                    settings.provider.name
+                )));
+            }
+            github::identity(state, &settings, &http, code, login.pkce_verifier.clone()).await?
+        }
+    };
+    sign_in(state, meta, &login, &settings, &identity, browser).await
+}
+
+/// The person an OpenID provider's answer proves: the mix-up check, the code traded with the
+/// PKCE verifier, and the ID token validated in full.
+async fn oidc_identity(
+    state: &AppState,
+    settings: &SignInSettings,
+    http: &ProviderHttp,
+    login: &Login,
+    iss: Option<&str>,
+    code: String,
+) -> Result<ProvenIdentity, AppError> {
+    let issuer = issuer_of(settings)?;
     let metadata = state
         .sso
-        .metadata(&http, &issuer)
+        .metadata(http, &issuer)
         .await
-        .map_err(|err| unreachable(&settings, &err))?;
+        .map_err(|err| unreachable(settings, &err))?;
     // Mix-up defence (RFC 9700 4.4.2): the answer must come from the provider this sign-in
     // started with; one that names itself must name exactly that issuer.
-    match &query.iss {
+    match iss {
         Some(iss) if iss != issuer.as_str() => {
             return Err(refused(format!(
                 "the answer came from {iss}, not from {}, where this sign-in started; sign in again",
@@ -512,15 +553,12 @@ async fn finish(
         }
         _ => {}
     }
-    let code = query
-        .code
-        .ok_or_else(|| refused("the provider's answer carries no authorization code"))?;
-    let client = relying_party(state, &metadata, &settings)?;
+    let client = relying_party(state, &metadata, settings)?;
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
         .map_err(AppError::internal)?
         .set_pkce_verifier(PkceCodeVerifier::new(login.pkce_verifier.clone()))
-        .request_async(&http)
+        .request_async(http)
         .await
         .map_err(|err| match &err {
             RequestTokenError::ServerResponse(answer) => refused(format!(
@@ -531,7 +569,7 @@ async fn finish(
                     .cloned()
                     .unwrap_or_else(|| answer.error().to_string())
             )),
-            _ => unreachable(&settings, &describe(&err)),
+            _ => unreachable(settings, &describe(&err)),
         })?;
     let id_token = tokens.id_token().ok_or_else(|| {
         refused(format!(
@@ -554,15 +592,15 @@ async fn finish(
         )) => {
             let renewed = state
                 .sso
-                .refetch_keys(&http, &metadata)
+                .refetch_keys(http, &metadata)
                 .await
-                .map_err(|err| unreachable(&settings, &err))?
+                .map_err(|err| unreachable(settings, &err))?
                 .ok_or_else(|| {
                     invalid(&ClaimsVerificationError::SignatureVerification(
                         SignatureVerificationError::NoMatchingKey,
                     ))
                 })?;
-            let client = relying_party(state, &renewed, &settings)?;
+            let client = relying_party(state, &renewed, settings)?;
             id_token
                 .claims(&client.id_token_verifier(), &nonce)
                 .map_err(|err| invalid(&err))?
@@ -580,8 +618,7 @@ async fn finish(
             party.as_str()
         ))));
     }
-    let identity = proven_identity(&claims, &settings);
-    sign_in(state, meta, &login, &settings, &identity, browser).await
+    Ok(proven_identity(&claims, settings))
 }
 
 /// What the validated ID token says about the person.

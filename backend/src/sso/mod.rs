@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod discovery;
 pub mod flow;
+pub mod github;
 pub mod page;
 pub mod policy;
 pub mod providers;

@@ -70,7 +70,8 @@ fn check(state: &AppState, input: &IdentityProviderInput, creating: bool) -> Res
         (ProviderKind::Oidc, None) => {
             return Err(invalid(issuer_hint(input.preset)));
         }
-        (ProviderKind::Oidc, Some(issuer)) => {
+        // GitHub's is optional: a GitHub Enterprise Server's URL.
+        (_, Some(issuer)) => {
             let outbound = state.outbound.as_deref().ok_or_else(|| {
                 AppError::new(
                     ErrorCode::ServiceUnavailable,
@@ -80,9 +81,6 @@ fn check(state: &AppState, input: &IdentityProviderInput, creating: bool) -> Res
             outbound
                 .check_url(issuer)
                 .map_err(|err| invalid(format!("issuer: {err}")))?;
-        }
-        (ProviderKind::Github, Some(_)) => {
-            return Err(invalid("issuer: GitHub has none; leave it out"));
         }
         (ProviderKind::Github, None) => {}
     }
