@@ -394,7 +394,7 @@ async fn a_code_from_another_provider_is_refused_on_this_providers_sign_in() {
 }
 
 #[tokio::test]
-async fn an_address_outside_the_allowed_domains_needs_an_invitation() {
+async fn an_address_outside_the_allowed_domains_needs_an_invitation_which_then_lets_it_in() {
     let app = app().await;
     let idp = real_provider(&app).await;
     let tenant = app.tenant("acme").await;
@@ -414,6 +414,38 @@ async fn an_address_outside_the_allowed_domains_needs_an_invitation() {
             .await
             .unwrap();
     assert_eq!(accounts, 0, "nothing provisioned");
+
+    // Invited, the same person signs in through the provider and gets the invited role.
+    let invited = app
+        .call(
+            &owner.token,
+            Method::POST,
+            "/api/v1/invitations",
+            Some(json!({ "email": "mallory@evil.example", "role": "finance" })),
+        )
+        .await;
+    assert_eq!(invited.status, 201, "{}", invited.text());
+    let started = start(&app, &provider, "/").await;
+    let back = sign_in_at_provider(&started.location, "mallory").await;
+    let signed_in = arrive(&app, &back, Some(&started.browser)).await;
+    let session = session_of(&signed_in).expect("a session for the invited address");
+    assert_eq!(
+        me(&app, &session).await["user"]["email"],
+        "mallory@evil.example"
+    );
+    // The invited role, and the provider's default for people in no mapped group.
+    assert_eq!(
+        roles_of(&app, "mallory@evil.example").await,
+        ["finance", "viewer"]
+    );
+    let (_, details) = last_audit(&app, "auth.sso_login").await;
+    assert!(details["invitation_accepted"].is_string(), "{details}");
+    let open: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM invitations WHERE accepted_at IS NULL")
+            .fetch_one(&mut app.owner().await)
+            .await
+            .unwrap();
+    assert_eq!(open, 0, "the invitation is used");
 }
 
 #[tokio::test]

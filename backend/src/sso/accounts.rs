@@ -11,6 +11,7 @@ use nimbus_api_types::ids::{TenantId, UserId};
 use nimbus_api_types::rbac::BuiltinRole;
 use nimbus_api_types::sso::IdentityProvider;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::audit::{self, Outcome};
 use crate::auth::extract::RequestMeta;
@@ -41,10 +42,11 @@ fn refused(message: impl Into<std::borrow::Cow<'static, str>>) -> AppError {
     AppError::new(ErrorCode::Forbidden, message)
 }
 
-/// The account `identity` signs in to, provisioning one when the provider allows it.
-/// Runs in the tenant's transaction.
+/// The account `identity` signs in to, provisioning one when the provider admits its domain
+/// or the tenant invited its address. Runs in the tenant's transaction.
 pub async fn find_or_provision(
     conn: &mut PgConnection,
+    tenant: TenantId,
     provider: &IdentityProvider,
     identity: &ProvenIdentity,
 ) -> Result<Account, AppError> {
@@ -78,7 +80,9 @@ pub async fn find_or_provision(
             user: UserId(existing),
         });
     }
-    if !admits_domain_of(provider, email) {
+    if !admits_domain_of(provider, email)
+        && pending_invitation(conn, tenant, email).await?.is_none()
+    {
         return Err(not_invited(provider));
     }
     let display_name = identity
@@ -137,14 +141,33 @@ pub async fn link(
     Ok(())
 }
 
+/// The tenant's open invitation of `email`, if any.
+async fn pending_invitation(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    email: &Email,
+) -> Result<Option<Uuid>, AppError> {
+    Ok(sqlx::query_scalar!(
+        "SELECT id FROM invitations
+         WHERE tenant_id = $1 AND email = $2 AND accepted_at IS NULL AND revoked_at IS NULL
+           AND expires_at > now()
+         ORDER BY created_at DESC LIMIT 1 FOR UPDATE",
+        tenant.0,
+        email.as_str()
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// Makes sure `user` may work in `tenant`: an enabled account, and an enabled member — made a
-/// member now when its verified address is in one of the provider's allowed domains.
+/// member now when the tenant invited its address (the invitation is accepted, with its role)
+/// or its address is in one of the provider's allowed domains. Returns the invitation accepted.
 pub async fn admit(
     conn: &mut PgConnection,
     tenant: TenantId,
     provider: &IdentityProvider,
     user: UserId,
-) -> Result<(), AppError> {
+) -> Result<Option<Uuid>, AppError> {
     let account = sqlx::query!(
         r#"SELECT u.email, u.disabled_at IS NOT NULL AS "account_disabled!",
                   m.user_id IS NOT NULL AS "member!", m.disabled_at IS NOT NULL AS "member_disabled!",
@@ -170,15 +193,37 @@ pub async fn admit(
             "your membership of this tenant is disabled; ask one of its administrators",
         ));
     }
-    if !account.member {
-        let admitted =
-            Email::parse(&account.email).is_ok_and(|email| admits_domain_of(provider, &email));
-        if !admitted {
-            return Err(not_invited(provider));
-        }
-        users_repo::add_member(conn, tenant, user).await?;
+    if account.member {
+        return Ok(None);
     }
-    Ok(())
+    let email = Email::parse(&account.email)?;
+    let invitation = pending_invitation(conn, tenant, &email).await?;
+    if invitation.is_none() && !admits_domain_of(provider, &email) {
+        return Err(not_invited(provider));
+    }
+    users_repo::add_member(conn, tenant, user).await?;
+    if let Some(invitation) = invitation {
+        // The invited role is granted by hand (by whoever invited): no sign-in replaces it.
+        sqlx::query!(
+            "INSERT INTO role_bindings (id, tenant_id, user_id, builtin_role, role_id, project_id)
+             SELECT gen_random_uuid(), tenant_id, $3, builtin_role, role_id, project_id
+             FROM invitations WHERE tenant_id = $1 AND id = $2
+             ON CONFLICT DO NOTHING",
+            tenant.0,
+            invitation,
+            user.0
+        )
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query!(
+            "UPDATE invitations SET accepted_at = now() WHERE tenant_id = $1 AND id = $2",
+            tenant.0,
+            invitation
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(invitation)
 }
 
 /// What a sign-in changed in the roles the provider grants.
@@ -286,7 +331,7 @@ pub async fn open_session(
     identity: &ProvenIdentity,
     provisioned: bool,
 ) -> Result<BrowserSession, AppError> {
-    admit(conn, tenant, provider, user).await?;
+    let invitation = admit(conn, tenant, provider, user).await?;
     let roles = apply_role_mapping(conn, tenant, provider, user, &identity.groups).await?;
     let session = session::start_browser(
         conn,
@@ -309,6 +354,7 @@ pub async fn open_session(
         "issuer": identity.issuer,
         "subject": identity.subject,
         "provisioned": provisioned,
+        "invitation_accepted": invitation,
         "groups": identity.groups,
         "roles_granted": roles.granted,
         "roles_revoked": roles.revoked,

@@ -179,12 +179,17 @@ pub struct StartQuery {
         (status = 303, description = "To the provider; `Set-Cookie` binds the sign-in to this browser"),
         (status = 404, description = "No such tenant, or no such enabled provider", body = nimbus_api_types::ErrorBody),
         (status = 422, description = "`next` is not a path of this site", body = nimbus_api_types::ErrorBody),
+        (status = 429, description = "Too many attempts", body = nimbus_api_types::ErrorBody),
         (status = 503, description = "The provider cannot be reached", body = nimbus_api_types::ErrorBody),
     ))]
 pub async fn start(
     State(state): State<AppState>,
+    meta: RequestMeta,
     Query(query): Query<StartQuery>,
 ) -> Result<Response, AppError> {
+    // Each start asks the provider for its discovery document: limited like sign-in attempts,
+    // so Nimbus cannot be turned into a way of hammering a provider.
+    state.auth.limits.check(meta.source_ip, None)?;
     let next = query.next.as_deref().unwrap_or("/");
     if !same_site_path(next) {
         return Err(AppError::new(
@@ -288,6 +293,7 @@ fn browser_cookie(secret: &str) -> Result<HeaderValue, AppError> {
     .map_err(AppError::internal)
 }
 
+/// `Set-Cookie` that removes [`BROWSER_COOKIE`].
 pub fn clear_browser_cookie() -> HeaderValue {
     HeaderValue::from_static(
         "__Host-nimbus_sso=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0",
@@ -337,7 +343,11 @@ pub async fn callback(
 ) -> Response {
     let browser = cookie(&headers, BROWSER_COOKIE).map(SecretHash::of);
     let mut progress = Progress::default();
-    let outcome = finish(&state, &meta, browser, query, &mut progress).await;
+    // Made-up states cost a lookup and an audit row each: limited like sign-in attempts.
+    let outcome = match state.auth.limits.check(meta.source_ip, None) {
+        Ok(()) => finish(&state, &meta, browser, query, &mut progress).await,
+        Err(limited) => Err(limited),
+    };
     let slug = progress.tenant.as_ref().map(|(_, slug)| slug.clone());
     let sign_in_page = |params: &[(&str, &str)]| {
         let mut url = url::form_urlencoded::Serializer::new(String::new());
@@ -374,8 +384,9 @@ pub async fn callback(
                 tracing::error!(error = %err, "single sign-on callback failed");
             }
             let tenant = progress.tenant.map(|(tenant, _)| tenant);
-            if let Err(audit_err) =
-                audit_refusal(&state, &meta, tenant, progress.provider, &err).await
+            if err.code() != ErrorCode::RateLimited
+                && let Err(audit_err) =
+                    audit_refusal(&state, &meta, tenant, progress.provider, &err).await
             {
                 tracing::error!(error = %audit_err, "could not audit a refused single sign-on");
             }
@@ -664,7 +675,7 @@ async fn sign_in(
     browser: Option<SecretHash>,
 ) -> Result<Finished, AppError> {
     let mut tx = db::begin_for_tenant(&state.db, login.tenant).await?;
-    match accounts::find_or_provision(&mut tx, &settings.provider, identity).await? {
+    match accounts::find_or_provision(&mut tx, login.tenant, &settings.provider, identity).await? {
         Account::SignIn { user, provisioned } => {
             let session = accounts::open_session(
                 &mut tx,
