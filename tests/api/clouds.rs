@@ -513,16 +513,7 @@ async fn a_credential_moved_to_another_row_or_damaged_does_not_open_and_rewrap_m
         .unwrap();
     let c = connect(&app, &owner_a, &account_id()).await;
     let c = c["id"].as_str().unwrap();
-    let keys = nimbus::secrets::MasterKeys::new(&[
-        test_config(None).secrets.master_keys[0].clone(),
-        format!(
-            "2:{}",
-            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32])
-        )
-        .try_into()
-        .unwrap(),
-    ])
-    .unwrap();
+    let (keys, only_new) = nimbus_tests::rotated_master_keys();
     let outcome = nimbus::clouds::accounts::rewrap_all(&app.state.db, &keys)
         .await
         .unwrap();
@@ -549,13 +540,6 @@ async fn a_credential_moved_to_another_row_or_damaged_does_not_open_and_rewrap_m
     .bind(uuid::Uuid::parse_str(c).unwrap())
     .fetch_one(&mut owner)
     .await
-    .unwrap();
-    let only_new = nimbus::secrets::MasterKeys::new(&[format!(
-        "2:{}",
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32])
-    )
-    .try_into()
-    .unwrap()])
     .unwrap();
     let opened = only_new
         .open(

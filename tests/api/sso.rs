@@ -447,16 +447,7 @@ async fn a_master_key_rotation_rewraps_client_secrets_which_still_open() {
     let id = app
         .create_ok(&owner, "/api/v1/identity-providers", keycloak())
         .await;
-    let keys = nimbus::secrets::MasterKeys::new(&[
-        test_config(None).secrets.master_keys[0].clone(),
-        format!(
-            "2:{}",
-            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32])
-        )
-        .try_into()
-        .unwrap(),
-    ])
-    .unwrap();
+    let (keys, only_new) = nimbus_tests::rotated_master_keys();
     let outcome = nimbus::sso::providers::rewrap_all(&app.state.db, &keys)
         .await
         .unwrap();
@@ -471,13 +462,6 @@ async fn a_master_key_rotation_rewraps_client_secrets_which_still_open() {
     .unwrap();
     assert_eq!(key_version, 2);
     // Key 2 alone opens it: key 1 can be retired.
-    let only_new = nimbus::secrets::MasterKeys::new(&[format!(
-        "2:{}",
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32])
-    )
-    .try_into()
-    .unwrap()])
-    .unwrap();
     let opened = only_new
         .open(
             &nimbus::secrets::Sealed {

@@ -60,6 +60,24 @@ async fn add_provider(app: &TestApp, owner: &Actor, name: &str, issuer: &str) ->
     .await
 }
 
+/// The query of `url`, by name.
+fn query_of(url: &str) -> BTreeMap<String, String> {
+    reqwest::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect()
+}
+
+/// Replaces the PKCE verifier kept for the sign-in in flight (there is one at a time here).
+async fn tamper_with_verifier(app: &TestApp, verifier: &str) {
+    sqlx::query("UPDATE sso_logins SET pkce_verifier = $1")
+        .bind(verifier)
+        .execute(&mut app.owner().await)
+        .await
+        .unwrap();
+}
+
 /// A sign-in started in a browser: where the provider is, and the browser's cookie.
 struct Started {
     location: String,
@@ -76,11 +94,7 @@ async fn start(app: &TestApp, provider: &str, next: &str) -> Started {
         .await;
     assert_eq!(started.status, 303, "{}", started.text());
     let location = started.header("location").unwrap().to_owned();
-    let query = reqwest::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .map(|(name, value)| (name.into_owned(), value.into_owned()))
-        .collect();
+    let query = query_of(&location);
     let browser = started
         .header("set-cookie")
         .unwrap()
@@ -133,12 +147,7 @@ fn refusal(response: &TestResponse) -> String {
     );
     let location = response.header("location").unwrap();
     assert!(location.starts_with("/sign-in?"), "{location}");
-    let query: BTreeMap<String, String> =
-        reqwest::Url::parse(&format!("https://nimbus.example{location}"))
-            .unwrap()
-            .query_pairs()
-            .map(|(name, value)| (name.into_owned(), value.into_owned()))
-            .collect();
+    let query = query_of(&format!("https://nimbus.example{location}"));
     // The tenant's page again, when the sign-in was known (a replayed state is not).
     if let Some(tenant) = query.get("tenant") {
         assert_eq!(tenant, "acme", "{location}");
@@ -305,11 +314,7 @@ async fn a_callback_in_another_browser_with_a_wrong_verifier_or_a_provider_error
     for verifier in ["x".repeat(43), String::new()] {
         let started = start(&app, &provider, "/").await;
         let back = sign_in_at_provider(&started.location, "alice").await;
-        sqlx::query("UPDATE sso_logins SET pkce_verifier = $1")
-            .bind(&verifier)
-            .execute(&mut app.owner().await)
-            .await
-            .unwrap();
+        tamper_with_verifier(&app, &verifier).await;
         let refused = refusal(&arrive(&app, &back, Some(&started.browser)).await);
         assert!(
             refused.contains("Acme SSO did not accept the sign-in"),
@@ -348,11 +353,7 @@ async fn a_code_from_another_provider_is_refused_on_this_providers_sign_in() {
     let at_a = start(&app, &provider_a, "/").await;
     let at_b = start(&app, &provider_b, "/").await;
     let from_b = sign_in_at_provider(&at_b.location, "alice").await;
-    let from_b = reqwest::Url::parse(&from_b).unwrap();
-    let code_b: BTreeMap<String, String> = from_b
-        .query_pairs()
-        .map(|(name, value)| (name.into_owned(), value.into_owned()))
-        .collect();
+    let code_b = query_of(&from_b);
     assert_eq!(code_b["iss"], idp_b.issuer);
 
     // B's answer (its code, naming B) on A's sign-in: the issuer gives it away.
@@ -974,11 +975,7 @@ async fn signing_out_of_a_single_sign_on_session_ends_it_and_offers_the_provider
         .as_str()
         .expect("the provider supports RP-initiated logout")
         .to_owned();
-    let parsed = reqwest::Url::parse(&url).unwrap();
-    let query: BTreeMap<String, String> = parsed
-        .query_pairs()
-        .map(|(name, value)| (name.into_owned(), value.into_owned()))
-        .collect();
+    let query = query_of(&url);
     assert!(
         url.starts_with(&format!("{}/session/end?", idp.issuer)),
         "{url}"
@@ -1049,11 +1046,7 @@ async fn a_person_signs_in_with_github_as_their_user_id_with_organization_and_te
     github.set_primary_verified(true);
     let started = start(&app, &provider, "/apps").await;
     let back = github.approve(&started.location).await;
-    sqlx::query("UPDATE sso_logins SET pkce_verifier = $1")
-        .bind("x".repeat(43))
-        .execute(&mut app.owner().await)
-        .await
-        .unwrap();
+    tamper_with_verifier(&app, &"x".repeat(43)).await;
     let refused = refusal(&arrive(&app, &back, Some(&started.browser)).await);
     assert!(
         refused.starts_with("Acme GitHub did not accept the sign-in"),

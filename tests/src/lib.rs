@@ -226,6 +226,26 @@ pub fn test_config(web_dir: Option<&Path>) -> Config {
     }
 }
 
+/// The master keys after a rotation: the test key with a version 2 beside it, and version 2
+/// alone (what is left once key 1 is retired).
+pub fn rotated_master_keys() -> (nimbus::secrets::MasterKeys, nimbus::secrets::MasterKeys) {
+    let version_2 = || {
+        format!(
+            "2:{}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32])
+        )
+        .try_into()
+        .expect("a valid master key")
+    };
+    let both = nimbus::secrets::MasterKeys::new(&[
+        test_config(None).secrets.master_keys[0].clone(),
+        version_2(),
+    ])
+    .expect("two master keys");
+    let only_new = nimbus::secrets::MasterKeys::new(&[version_2()]).expect("one master key");
+    (both, only_new)
+}
+
 /// The application over a fresh database, driven in-process.
 pub struct TestApp {
     pub state: AppState,

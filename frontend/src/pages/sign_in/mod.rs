@@ -1,3 +1,4 @@
+mod attempt;
 mod sign_in_page;
 mod single_sign_on;
 

@@ -1,12 +1,10 @@
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
-use nimbus_api_types::ErrorCode;
-use nimbus_api_types::identity::{Login, Me};
+use nimbus_api_types::identity::Login;
 
+use super::attempt::{AttemptError, SecondFactorField, SignInAttempt};
 use super::single_sign_on::{LinkAccountForm, ProviderButtons, load_providers};
-use crate::api;
 use crate::session::{SessionState, use_session};
 
 /// Sign-in with a local account (and the authenticator code when the account has a second
@@ -20,10 +18,7 @@ pub fn SignInPage() -> impl IntoView {
     let query = use_query_map();
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let totp = RwSignal::new(String::new());
-    let needs_code = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
+    let attempt = SignInAttempt::new();
     let (tenant, sso_error, linking, next) = query.with_untracked(|query| {
         (
             query.get("tenant"),
@@ -46,25 +41,13 @@ pub fn SignInPage() -> impl IntoView {
     };
     let on_submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
-        busy.set(true);
-        error.set(None);
         let login = Login {
             email: email.get_untracked(),
             password: password.get_untracked(),
             tenant: query.with_untracked(|query| query.get("tenant")),
-            totp_code: Some(totp.get_untracked()).filter(|code| !code.is_empty()),
+            totp_code: attempt.code(),
         };
-        spawn_local(async move {
-            match api::post::<_, Me>("/api/v1/auth/login", &login).await {
-                Ok(me) => session.signed_in(me),
-                Err(err) if err.code == Some(ErrorCode::SecondFactorRequired) => {
-                    needs_code.set(true);
-                    error.set(Some(err.to_string()));
-                }
-                Err(err) => error.set(Some(err.to_string())),
-            }
-            busy.set(false);
-        });
+        attempt.submit(session, "/api/v1/auth/login", login);
     };
     move || {
         if matches!(session.state.get(), SessionState::SignedIn(_)) {
@@ -88,16 +71,10 @@ pub fn SignInPage() -> impl IntoView {
                             prop:value=move || password.get()
                             on:input:target=move |ev| password.set(ev.target().value())/>
                     </label>
-                    {move || needs_code.get().then(|| view! {
-                        <label>"Authenticator code"
-                            <input type="text" name="totp_code" inputmode="numeric" autocomplete="one-time-code"
-                                prop:value=move || totp.get()
-                                on:input:target=move |ev| totp.set(ev.target().value())/>
-                        </label>
-                    })}
-                    <button class="button button--primary" type="submit" disabled=move || busy.get()>"Sign in"</button>
+                    <SecondFactorField attempt/>
+                    <button class="button button--primary" type="submit" disabled=move || attempt.busy.get()>"Sign in"</button>
                 </form>
-                {move || error.get().map(|message| view! { <p class="notice notice--error" role="alert">{message}</p> })}
+                <AttemptError attempt/>
             }
             .into_any()
         };

@@ -3,10 +3,9 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use nimbus_api_types::ErrorCode;
-use nimbus_api_types::identity::Me;
 use nimbus_api_types::sso::{LinkAccount, PendingLink, SignInProvider};
 
+use super::attempt::{AttemptError, SecondFactorField, SignInAttempt};
 use crate::api;
 use crate::components::Loading;
 use crate::session::use_session;
@@ -67,29 +66,14 @@ pub fn LinkAccountForm() -> impl IntoView {
     let session = use_session();
     let pending = LocalResource::new(|| api::get::<PendingLink>("/api/v1/auth/sso/link"));
     let password = RwSignal::new(String::new());
-    let totp = RwSignal::new(String::new());
-    let needs_code = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
+    let attempt = SignInAttempt::new();
     let on_submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
-        busy.set(true);
-        error.set(None);
         let request = LinkAccount {
             password: password.get_untracked(),
-            totp_code: Some(totp.get_untracked()).filter(|code| !code.is_empty()),
+            totp_code: attempt.code(),
         };
-        spawn_local(async move {
-            match api::post::<_, Me>("/api/v1/auth/sso/link", &request).await {
-                Ok(me) => session.signed_in(me),
-                Err(err) if err.code == Some(ErrorCode::SecondFactorRequired) => {
-                    needs_code.set(true);
-                    error.set(Some(err.to_string()));
-                }
-                Err(err) => error.set(Some(err.to_string())),
-            }
-            busy.set(false);
-        });
+        attempt.submit(session, "/api/v1/auth/sso/link", request);
     };
     move || {
         let pending = match pending.get() {
@@ -113,15 +97,9 @@ pub fn LinkAccountForm() -> impl IntoView {
                         prop:value=move || password.get()
                         on:input:target=move |ev| password.set(ev.target().value())/>
                 </label>
-                {move || needs_code.get().then(|| view! {
-                    <label>"Authenticator code"
-                        <input type="text" name="totp_code" inputmode="numeric" autocomplete="one-time-code"
-                            prop:value=move || totp.get()
-                            on:input:target=move |ev| totp.set(ev.target().value())/>
-                    </label>
-                })}
-                <button class="button button--primary" type="submit" disabled=move || busy.get()>"Link and sign in"</button>
-                {move || error.get().map(|message| view! { <p class="notice notice--error" role="alert">{message}</p> })}
+                <SecondFactorField attempt/>
+                <button class="button button--primary" type="submit" disabled=move || attempt.busy.get()>"Link and sign in"</button>
+                <AttemptError attempt/>
             </form>
         }
         .into_any()
