@@ -3,7 +3,7 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::path;
 
 use crate::components::Shell;
-use crate::pages::admin::{AccountsPage, AuditPage, SettingsPage, UsersPage};
+use crate::pages::admin::{AccountsPage, AuditPage, SettingsPage, SsoPage, UsersPage};
 use crate::pages::anomalies::AnomaliesPage;
 use crate::pages::apps::{AppPage, AppsPage};
 use crate::pages::budgets::BudgetsPage;
@@ -42,6 +42,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/budgets") view=BudgetsPage/>
                     <Route path=path!("/admin/accounts") view=AccountsPage/>
                     <Route path=path!("/admin/users") view=UsersPage/>
+                    <Route path=path!("/admin/sso") view=SsoPage/>
                     <Route path=path!("/admin/audit") view=AuditPage/>
                     <Route path=path!("/admin/settings") view=SettingsPage/>
                     <Route path=path!("/admin/tokens") view=TokensPage/>

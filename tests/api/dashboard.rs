@@ -527,7 +527,7 @@ async fn an_owner_tests_and_syncs_an_account_sees_members_searches_the_audit_log
 }
 
 #[tokio::test]
-async fn a_person_signs_in_from_the_sign_in_page_through_the_tenants_openid_provider() {
+async fn an_owner_sets_up_single_sign_on_and_a_person_signs_in_through_the_openid_provider() {
     let mut config = test_config(Some(&built_web_dir()));
     config.outbound.allow_http = true;
     config.outbound.allow_private_networks = true;
@@ -546,21 +546,55 @@ async fn a_person_signs_in_from_the_sign_in_page_through_the_tenants_openid_prov
     .await;
     let tenant = app.tenant("acme").await;
     let owner = app.member(tenant, BuiltinRole::Owner).await;
-    app.create_ok(
-        &owner,
-        "/api/v1/identity-providers",
-        json!({
-            "name": "Acme SSO", "kind": "oidc", "issuer": idp.issuer, "client_id": "nimbus",
-            "client_secret": "browser-sso-secret", "scopes": ["email", "profile", "groups"],
-            "allowed_domains": ["acme.example"],
-            "role_mappings": [{ "group": "platform", "role": "operator" }],
-        }),
-    )
-    .await;
 
     let browser = Browser::start(&base).await;
     browser
         .journey("single_sign_on_journey", async {
+            // The Owner adds the provider and requires single sign-on, keeping the way in.
+            sign_in(&browser, &owner.email).await;
+            browser.click("nav a[href='/admin/sso']").await;
+            browser.wait_for_text("main h1", "Single sign-on").await;
+            browser.fill("input[name=provider_name]", "Acme SSO").await;
+            browser
+                .fill("input[name=provider_issuer]", &idp.issuer)
+                .await;
+            browser
+                .fill("input[name=provider_client_id]", "nimbus")
+                .await;
+            browser
+                .fill("input[name=provider_client_secret]", "browser-sso-secret")
+                .await;
+            browser
+                .fill("input[name=provider_domains]", "acme.example")
+                .await;
+            browser
+                .fill("textarea[name=provider_mappings]", "platform = operator")
+                .await;
+            browser
+                .click("form[aria-label='Add an identity provider'] button[type=submit]")
+                .await;
+            let providers = browser
+                .wait_for_text("table[aria-label='Identity providers']", "Acme SSO")
+                .await;
+            assert!(
+                providers.contains("enabled") && providers.contains("platform = operator"),
+                "{providers}"
+            );
+            browser.click("input[name=sso_required]").await;
+            browser
+                .choose("select[name=break_glass_owner]", &owner.user.0.to_string())
+                .await;
+            browser
+                .click("form[aria-label='Single sign-on policy'] button[type=submit]")
+                .await;
+            browser
+                .wait_for_text(
+                    "form[aria-label='Single sign-on policy'] ~ p[role=status]",
+                    "Saved",
+                )
+                .await;
+            sign_out(&browser).await;
+
             browser.open("/sign-in?tenant=acme&next=/clusters").await;
             browser
                 .wait_for_text("nav[aria-label='Single sign-on']", "Sign in with Acme SSO")
@@ -578,6 +612,14 @@ async fn a_person_signs_in_from_the_sign_in_page_through_the_tenants_openid_prov
             browser
                 .wait_for_text(".usermenu__email", "alice@acme.example")
                 .await;
+            let roles: Vec<String> = sqlx::query_scalar(
+                "SELECT b.builtin_role FROM role_bindings b JOIN users u ON u.id = b.user_id
+                 WHERE u.email = 'alice@acme.example'",
+            )
+            .fetch_all(&mut app.owner().await)
+            .await
+            .unwrap();
+            assert_eq!(roles, ["operator"], "the mapping typed in the dashboard");
 
             // Signing out ends the provider's session too: it asks, then sends the browser back.
             browser.click(".usermenu__panel button").await;

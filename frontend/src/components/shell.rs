@@ -88,6 +88,7 @@ fn Navigation() -> impl IntoView {
                 <ul>
                     {link("/admin/accounts", "Cloud accounts", Permission::CloudsWrite)}
                     {link("/admin/users", "Users and roles", Permission::UsersManage)}
+                    {link("/admin/sso", "Single sign-on", Permission::IdentityProvidersManage)}
                     {link("/admin/audit", "Audit log", Permission::AuditRead)}
                     {link("/admin/tokens", "API tokens", Permission::TokensManage)}
                     {link("/admin/settings", "Tenant settings", Permission::TenantSettings)}
