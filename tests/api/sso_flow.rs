@@ -137,6 +137,21 @@ fn session_of(response: &TestResponse) -> Option<String> {
         .find(|pair| pair.starts_with("__Host-nimbus_session=") && pair.len() > 22)
 }
 
+/// The CSRF token a sign-in's answer sets beside the session.
+fn csrf_of(response: &TestResponse) -> String {
+    set_cookies(response)
+        .into_iter()
+        .find_map(|cookie| {
+            cookie
+                .split(';')
+                .next()
+                .unwrap()
+                .strip_prefix("__Host-nimbus_csrf=")
+                .map(str::to_owned)
+        })
+        .expect("the CSRF cookie")
+}
+
 /// A refused callback: back to the sign-in page with a sentence, and no session. Returns it.
 fn refusal(response: &TestResponse) -> String {
     assert_eq!(response.status, 303, "{}", response.text());
@@ -698,6 +713,25 @@ async fn the_provider_going_down_keeps_sessions_and_new_sign_ins_fail_clearly() 
         "{}",
         refused.text()
     );
+    // Signing out still ends the session and offers the provider's logout, worked out when
+    // the session began.
+    let signed_out = as_browser(
+        &app,
+        &(session, csrf_of(&signed_in)),
+        Method::POST,
+        "/api/v1/auth/logout",
+        json!({}),
+    )
+    .await;
+    assert_eq!(signed_out.status, 200, "{}", signed_out.text());
+    let url = signed_out.json()["provider_logout_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        url.starts_with(&format!("{}/logout?", forger.issuer)),
+        "{url}"
+    );
 }
 
 #[tokio::test]
@@ -950,17 +984,7 @@ async fn signing_out_of_a_single_sign_on_session_ends_it_and_offers_the_provider
     let back = sign_in_at_provider(&started.location, "alice").await;
     let signed_in = arrive(&app, &back, Some(&started.browser)).await;
     let session = session_of(&signed_in).expect("a session");
-    let csrf = set_cookies(&signed_in)
-        .into_iter()
-        .find_map(|cookie| {
-            cookie
-                .split(';')
-                .next()
-                .unwrap()
-                .strip_prefix("__Host-nimbus_csrf=")
-                .map(str::to_owned)
-        })
-        .expect("the CSRF cookie");
+    let csrf = csrf_of(&signed_in);
 
     let signed_out = as_browser(
         &app,

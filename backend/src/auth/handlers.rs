@@ -268,7 +268,9 @@ pub async fn logout(
         )
     })?;
     let mut tx = db::begin_scoped(&state.db, caller.principal.tenant).await?;
-    let provider = session::provider_of(&mut tx, session).await?;
+    let provider_logout_url = session::provider_of(&mut tx, session)
+        .await?
+        .and_then(|signed_in| signed_in.logout_url);
     session::revoke(&mut tx, session).await?;
     audit::record(
         &mut tx,
@@ -279,12 +281,6 @@ pub async fn logout(
     if let Some(cookie) = session_cookie(&headers) {
         state.auth.cache.forget(cookie);
     }
-    let provider_logout_url = match (provider, caller.principal.tenant) {
-        (Some(provider), Some(tenant)) => {
-            crate::sso::flow::provider_logout_url(&state, tenant, provider).await
-        }
-        _ => None,
-    };
     Ok((
         axum::response::AppendHeaders([
             (header::SET_COOKIE, session::clear_cookie()),
@@ -681,7 +677,13 @@ pub async fn switch_tenant(
         .ok_or_else(|| AppError::new(ErrorCode::NotFound, "you are not a member of that tenant"))?;
     let mut tx = db::begin_for_tenant(&state.db, tenant).await?;
     let provider = session::provider_of(&mut tx, id).await?;
-    policy::session_may_enter(&mut tx, tenant, caller.principal.user, provider).await?;
+    policy::session_may_enter(
+        &mut tx,
+        tenant,
+        caller.principal.user,
+        provider.map(|signed_in| signed_in.provider),
+    )
+    .await?;
     session::switch_tenant(&mut tx, id, tenant).await?;
     let mut entry = caller.audit("session.switch_tenant", format!("session:{id}"));
     entry.tenant = Some(tenant);

@@ -25,20 +25,28 @@ fn lifetime_secs(lifetime: Duration) -> f64 {
     lifetime.as_secs_f64()
 }
 
+/// How a session that began at an identity provider is tied to it.
+pub struct ProviderSignIn {
+    pub provider: IdentityProviderId,
+    /// Where signing out sends the browser to end the provider's session too.
+    pub logout_url: Option<String>,
+}
+
 pub async fn start_browser(
     conn: &mut PgConnection,
     user: UserId,
     tenant: Option<TenantId>,
     meta: &RequestMeta,
     lifetime: Duration,
-    provider: Option<IdentityProviderId>,
+    provider: Option<&ProviderSignIn>,
 ) -> Result<BrowserSession, AppError> {
     let cookie = NewSecret::generate(SecretKind::SessionCookie).map_err(AppError::internal)?;
     let csrf = NewSecret::generate(SecretKind::Csrf).map_err(AppError::internal)?;
     let id = SessionId(uuid::Uuid::new_v4());
     sqlx::query!(
-        "INSERT INTO sessions (id, user_id, kind, secret_hash, csrf_token, current_tenant_id, expires_at, source_ip, user_agent, identity_provider_id)
-         VALUES ($1, $2, 'browser', $3, $4, $5, now() + make_interval(secs => $6), $7, $8, $9)",
+        "INSERT INTO sessions (id, user_id, kind, secret_hash, csrf_token, current_tenant_id, expires_at, source_ip, user_agent,
+                               identity_provider_id, provider_logout_url)
+         VALUES ($1, $2, 'browser', $3, $4, $5, now() + make_interval(secs => $6), $7, $8, $9, $10)",
         id.0,
         user.0,
         cookie.hash.as_bytes(),
@@ -47,7 +55,8 @@ pub async fn start_browser(
         lifetime_secs(lifetime),
         meta.source_ip.map(ipnet::IpNet::from),
         meta.user_agent,
-        provider.map(|id| id.0),
+        provider.map(|signed_in| signed_in.provider.0),
+        provider.and_then(|signed_in| signed_in.logout_url.as_deref()),
     )
     .execute(conn)
     .await?;
@@ -185,14 +194,17 @@ pub async fn revoke_all_of(
 pub async fn provider_of(
     conn: &mut PgConnection,
     session: SessionId,
-) -> Result<Option<IdentityProviderId>, sqlx::Error> {
-    let provider = sqlx::query_scalar!(
-        "SELECT identity_provider_id FROM sessions WHERE id = $1",
+) -> Result<Option<ProviderSignIn>, sqlx::Error> {
+    let row = sqlx::query!(
+        "SELECT identity_provider_id, provider_logout_url FROM sessions WHERE id = $1",
         session.0
     )
     .fetch_one(conn)
     .await?;
-    Ok(provider.map(IdentityProviderId))
+    Ok(row.identity_provider_id.map(|provider| ProviderSignIn {
+        provider: IdentityProviderId(provider),
+        logout_url: row.provider_logout_url,
+    }))
 }
 
 pub async fn switch_tenant(

@@ -1,8 +1,8 @@
 //! Who a provider's identity is in Nimbus (SECURITY.md 16). Identity is (issuer, subject),
 //! never the e-mail address. An unknown identity is provisioned just in time when its verified
-//! address is in one of the provider's allowed domains and no account has that address; an
-//! account that does have it is linked only once its password is entered (`link.rs`).
-//! The provider's group mapping sets the roles it grants at every sign-in.
+//! address is in one of the provider's allowed domains (or the tenant invited it) and no
+//! account has that address; an account that does have it is linked only once its password is
+//! entered (`page.rs`). The provider's group mapping sets the roles it grants at every sign-in.
 
 use std::collections::BTreeSet;
 
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Outcome};
 use crate::auth::extract::RequestMeta;
-use crate::auth::session::{self, BrowserSession};
+use crate::auth::session::{self, BrowserSession, ProviderSignIn};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::users::{Email, repo as users_repo};
@@ -28,6 +28,8 @@ pub struct ProvenIdentity {
     pub verified_email: Option<Email>,
     pub name: Option<String>,
     pub groups: Vec<String>,
+    /// Where signing out ends the provider's session too (RP-initiated logout), if it can.
+    pub provider_logout_url: Option<String>,
 }
 
 /// Where an identity leads.
@@ -339,7 +341,10 @@ pub async fn open_session(
         Some(tenant),
         meta,
         state.config.auth.session_lifetime,
-        Some(provider.id),
+        Some(&ProviderSignIn {
+            provider: provider.id,
+            logout_url: identity.provider_logout_url.clone(),
+        }),
     )
     .await?;
     let mut entry = meta.entry(

@@ -629,13 +629,36 @@ async fn oidc_identity(
             party.as_str()
         ))));
     }
-    Ok(proven_identity(&claims, settings))
+    Ok(proven_identity(
+        &claims,
+        settings,
+        logout_url(state, &metadata, settings),
+    ))
+}
+
+/// Where to send the browser to end its session at the provider too (OpenID Connect
+/// RP-Initiated Logout 1.0), back to `/sign-in` afterwards — when the provider supports it.
+fn logout_url(state: &AppState, metadata: &Metadata, settings: &SignInSettings) -> Option<String> {
+    let endpoint = metadata
+        .additional_metadata()
+        .end_session_endpoint
+        .clone()?;
+    let back = PostLogoutRedirectUrl::new(format!("{}{POST_LOGOUT_PATH}", state.config.base_url()))
+        .ok()?;
+    Some(
+        LogoutRequest::from(endpoint)
+            .set_client_id(ClientId::new(settings.provider.client_id.clone()))
+            .set_post_logout_redirect_uri(back)
+            .http_get_url()
+            .to_string(),
+    )
 }
 
 /// What the validated ID token says about the person.
 fn proven_identity(
     claims: &IdTokenClaims<OtherClaims, CoreGenderClaim>,
     settings: &SignInSettings,
+    provider_logout_url: Option<String>,
 ) -> ProvenIdentity {
     let groups_claim = settings
         .provider
@@ -663,6 +686,7 @@ fn proven_identity(
             .and_then(|name| name.get(None))
             .map(|name| name.to_string()),
         groups,
+        provider_logout_url,
     }
 }
 
@@ -708,8 +732,9 @@ async fn sign_in(
             .await?;
             sqlx::query!(
                 "INSERT INTO sso_pending_links (secret_hash, tenant_id, provider_id, user_id,
-                                                issuer, subject, groups, next, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                                issuer, subject, groups, next, expires_at,
+                                                provider_logout_url)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 browser.as_bytes(),
                 login.tenant.0,
                 settings.provider.id.0,
@@ -719,6 +744,7 @@ async fn sign_in(
                 &identity.groups,
                 login.next,
                 login.expires_at,
+                identity.provider_logout_url,
             )
             .execute(&mut *tx)
             .await?;
@@ -726,57 +752,6 @@ async fn sign_in(
             Ok(Finished::LinkRequired {
                 next: login.next.clone(),
             })
-        }
-    }
-}
-
-/// How long signing out waits for a provider's discovery document (the Nimbus session has
-/// already ended; a slow provider only loses its own logout).
-const LOGOUT_DISCOVERY_DEADLINE: Duration = Duration::from_secs(3);
-
-/// Where to send the browser to end its session at the provider it signed in through
-/// (OpenID Connect RP-Initiated Logout 1.0), back to `/sign-in` afterwards — when the provider
-/// supports it and can be reached now.
-pub async fn provider_logout_url(
-    state: &AppState,
-    tenant: TenantId,
-    provider: IdentityProviderId,
-) -> Option<String> {
-    let found = async {
-        let mut tx = db::begin_for_tenant(&state.db, tenant).await?;
-        let settings = providers::sign_in_settings(&mut tx, state, tenant, provider).await?;
-        db::finish_read(tx);
-        let Some(settings) = settings else {
-            return Ok(None);
-        };
-        let http = provider_http(state)?;
-        let issuer = issuer_of(&settings)?;
-        let metadata = tokio::time::timeout(
-            LOGOUT_DISCOVERY_DEADLINE,
-            state.sso.metadata(&http, &issuer),
-        )
-        .await
-        .map_err(|_| unreachable(&settings, &"no answer in time"))?
-        .map_err(|err| unreachable(&settings, &err))?;
-        let Some(endpoint) = metadata.additional_metadata().end_session_endpoint.clone() else {
-            return Ok(None);
-        };
-        let back =
-            PostLogoutRedirectUrl::new(format!("{}{POST_LOGOUT_PATH}", state.config.base_url()))
-                .map_err(AppError::internal)?;
-        Ok::<_, AppError>(Some(
-            LogoutRequest::from(endpoint)
-                .set_client_id(ClientId::new(settings.provider.client_id))
-                .set_post_logout_redirect_uri(back)
-                .http_get_url()
-                .to_string(),
-        ))
-    };
-    match found.await {
-        Ok(url) => url,
-        Err(err) => {
-            tracing::warn!(error = %err, %provider, "no logout at the identity provider");
-            None
         }
     }
 }

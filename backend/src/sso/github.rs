@@ -221,6 +221,8 @@ pub async fn identity(
         verified_email,
         name: user.name.or(Some(user.login)),
         groups,
+        // GitHub has no RP-initiated logout.
+        provider_logout_url: None,
     })
 }
 

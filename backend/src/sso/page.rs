@@ -134,7 +134,7 @@ struct Waiting {
 async fn waiting(conn: &mut PgConnection, browser: &SecretHash) -> Result<Waiting, AppError> {
     let row = sqlx::query!(
         r#"SELECT l.tenant_id, t.slug, l.provider_id, p.name AS provider_name, l.user_id,
-                  u.email, l.issuer, l.subject, l.groups
+                  u.email, l.issuer, l.subject, l.groups, l.provider_logout_url
            FROM sso_pending_links l
            JOIN tenants t ON t.id = l.tenant_id
            JOIN users u ON u.id = l.user_id
@@ -158,6 +158,7 @@ async fn waiting(conn: &mut PgConnection, browser: &SecretHash) -> Result<Waitin
             verified_email: None,
             name: None,
             groups: row.groups,
+            provider_logout_url: row.provider_logout_url,
         },
     })
 }
