@@ -571,7 +571,7 @@ async fn an_owner_sets_up_single_sign_on_and_a_person_signs_in_through_the_openi
                 .fill("textarea[name=provider_mappings]", "platform = operator")
                 .await;
             browser
-                .click("form[aria-label='Add an identity provider'] button[type=submit]")
+                .click("form[aria-label='Identity provider settings'] button[type=submit]")
                 .await;
             let providers = browser
                 .wait_for_text("table[aria-label='Identity providers']", "Acme SSO")
@@ -580,6 +580,23 @@ async fn an_owner_sets_up_single_sign_on_and_a_person_signs_in_through_the_openi
                 providers.contains("enabled") && providers.contains("platform = operator"),
                 "{providers}"
             );
+            // Changed: the form comes back with its settings; the secret stays stored.
+            browser.click("button[aria-label='Change Acme SSO']").await;
+            browser
+                .wait_for_text(
+                    "form[aria-label='Identity provider settings'] h3",
+                    "Change Acme SSO",
+                )
+                .await;
+            browser
+                .fill("textarea[name=provider_mappings]", "platform = admin")
+                .await;
+            browser
+                .click("form[aria-label='Identity provider settings'] button[type=submit]")
+                .await;
+            browser
+                .wait_for_text("table[aria-label='Identity providers']", "platform = admin")
+                .await;
             browser.click("input[name=sso_required]").await;
             browser
                 .choose("select[name=break_glass_owner]", &owner.user.0.to_string())
@@ -619,7 +636,7 @@ async fn an_owner_sets_up_single_sign_on_and_a_person_signs_in_through_the_openi
             .fetch_all(&mut app.owner().await)
             .await
             .unwrap();
-            assert_eq!(roles, ["operator"], "the mapping typed in the dashboard");
+            assert_eq!(roles, ["admin"], "the mapping as changed in the dashboard");
 
             // Signing out ends the provider's session too: it asks, then sends the browser back.
             browser.click(".usermenu__panel button").await;

@@ -15,6 +15,7 @@ use crate::components::{Failure, loaded};
 pub fn SsoPage() -> impl IntoView {
     let changed = RwSignal::new(0_u32);
     let failure = RwSignal::new(None::<ApiError>);
+    let editing = RwSignal::new(None::<IdentityProvider>);
     let bump = move || changed.update(|n| *n += 1);
     let data = LocalResource::new(move || {
         changed.track();
@@ -54,6 +55,7 @@ pub fn SsoPage() -> impl IntoView {
                             let name = provider.name.clone();
                             let mut toggled = input_of(&provider);
                             toggled.enabled = !provider.enabled;
+                            let chosen = provider.clone();
                             view! {
                                 <tr>
                                     <td>{provider.name.clone()}</td>
@@ -71,6 +73,9 @@ pub fn SsoPage() -> impl IntoView {
                                                 }))
                                             }>{if provider.enabled { "Disable" } else { "Enable" }}</button>
                                         " "
+                                        <button type="button" class="button" aria-label=format!("Change {}", provider.name)
+                                            on:click=move |_| editing.set(Some(chosen.clone()))>"Change"</button>
+                                        " "
                                         <button type="button" class="button button--danger" aria-label=format!("Remove {}", provider.name)
                                             on:click=move |_| act(Box::pin(async move {
                                                 api::delete(&format!("/api/v1/identity-providers/{}", id.0)).await
@@ -82,7 +87,7 @@ pub fn SsoPage() -> impl IntoView {
                     </tbody>
                 </table>
             })}
-            <AddProvider on_done=bump/>
+            <ProviderForm editing on_done=bump/>
         </section>
         <Policy/>
     }
@@ -91,10 +96,7 @@ pub fn SsoPage() -> impl IntoView {
 fn kind_label(provider: &IdentityProvider) -> &'static str {
     match (provider.kind, provider.preset) {
         (ProviderKind::Github, _) => "GitHub",
-        (ProviderKind::Oidc, Some(ProviderPreset::EntraId)) => "Microsoft Entra ID",
-        (ProviderKind::Oidc, Some(ProviderPreset::Google)) => "Google",
-        (ProviderKind::Oidc, Some(ProviderPreset::Okta)) => "Okta",
-        (ProviderKind::Oidc, Some(ProviderPreset::Keycloak)) => "Keycloak",
+        (ProviderKind::Oidc, Some(preset)) => preset_label(preset),
         (ProviderKind::Oidc, None) => "OpenID Connect",
     }
 }
@@ -158,11 +160,16 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Adds a provider, or changes the one `editing` holds (its stored secret stays unless a new
+/// one is typed).
 #[component]
-fn AddProvider(on_done: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+fn ProviderForm(
+    editing: RwSignal<Option<IdentityProvider>>,
+    on_done: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
     let name = RwSignal::new(String::new());
-    let kind = RwSignal::new(String::from("oidc"));
-    let preset = RwSignal::new(String::new());
+    let kind = RwSignal::new(ProviderKind::Oidc);
+    let preset = RwSignal::new(None::<ProviderPreset>);
     let issuer = RwSignal::new(String::new());
     let client_id = RwSignal::new(String::new());
     let client_secret = RwSignal::new(String::new());
@@ -170,7 +177,35 @@ fn AddProvider(on_done: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVi
     let groups_claim = RwSignal::new(String::from("groups"));
     let mappings = RwSignal::new(String::new());
     let default_role = RwSignal::new(BuiltinRole::Viewer);
-    let outcome = RwSignal::new(None::<Result<IdentityProvider, String>>);
+    let enabled = RwSignal::new(true);
+    let outcome = RwSignal::new(None::<Result<String, String>>);
+    // Choosing a provider to change fills the form with its settings; none empties it.
+    Effect::new(move |_| {
+        let chosen = editing.get();
+        let provider = chosen.as_ref();
+        name.set(provider.map(|p| p.name.clone()).unwrap_or_default());
+        kind.set(provider.map_or(ProviderKind::Oidc, |p| p.kind));
+        preset.set(provider.and_then(|p| p.preset));
+        issuer.set(provider.and_then(|p| p.issuer.clone()).unwrap_or_default());
+        client_id.set(provider.map(|p| p.client_id.clone()).unwrap_or_default());
+        client_secret.set(String::new());
+        domains.set(
+            provider
+                .map(|p| p.allowed_domains.join(", "))
+                .unwrap_or_default(),
+        );
+        groups_claim.set(provider.map_or_else(
+            || "groups".to_owned(),
+            |p| p.groups_claim.clone().unwrap_or_default(),
+        ));
+        mappings.set(
+            provider
+                .map(|p| mappings_text(&p.role_mappings))
+                .unwrap_or_default(),
+        );
+        default_role.set(provider.map_or(BuiltinRole::Viewer, |p| p.default_role));
+        enabled.set(provider.is_none_or(|p| p.enabled));
+    });
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
         let role_mappings = match parse_mappings(&mappings.get_untracked()) {
@@ -180,24 +215,19 @@ fn AddProvider(on_done: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVi
                 return;
             }
         };
-        let github = kind.get_untracked() == "github";
+        let github = kind.get_untracked() == ProviderKind::Github;
+        let changing = editing.get_untracked();
         let request = IdentityProviderInput {
             name: name.get_untracked().trim().to_owned(),
-            kind: if github {
-                ProviderKind::Github
-            } else {
-                ProviderKind::Oidc
-            },
-            preset: (!github)
-                .then(|| ProviderPreset::from_name(&preset.get_untracked()))
-                .flatten(),
+            kind: kind.get_untracked(),
+            preset: preset.get_untracked().filter(|_| !github),
             issuer: Some(issuer.get_untracked().trim().to_owned()).filter(|text| !text.is_empty()),
             client_id: client_id.get_untracked().trim().to_owned(),
-            client_secret: Some(client_secret.get_untracked()),
-            scopes: if github {
-                Vec::new()
-            } else {
-                words("email profile groups")
+            client_secret: Some(client_secret.get_untracked()).filter(|secret| !secret.is_empty()),
+            scopes: match &changing {
+                Some(provider) => provider.scopes.clone(),
+                None if github => Vec::new(),
+                None => words("email profile groups"),
             },
             groups_claim: (!github)
                 .then(|| groups_claim.get_untracked().trim().to_owned())
@@ -205,16 +235,32 @@ fn AddProvider(on_done: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVi
             allowed_domains: words(&domains.get_untracked().to_lowercase()),
             role_mappings,
             default_role: Some(default_role.get_untracked()),
-            enabled: true,
+            enabled: enabled.get_untracked(),
         };
         spawn_local(async move {
-            let saved = api::post::<_, IdentityProvider>("/api/v1/identity-providers", &request)
-                .await
+            let saved = match &changing {
+                Some(provider) => {
+                    api::put::<_, IdentityProvider>(
+                        &format!("/api/v1/identity-providers/{}", provider.id.0),
+                        &request,
+                    )
+                    .await
+                }
+                None => {
+                    api::post::<_, IdentityProvider>("/api/v1/identity-providers", &request).await
+                }
+            };
+            let saved = saved
+                .map(|provider| {
+                    if changing.is_some() {
+                        format!("Saved {}.", provider.name)
+                    } else {
+                        format!("Added {}.", provider.name)
+                    }
+                })
                 .map_err(|err| err.to_string());
             if saved.is_ok() {
-                for field in [name, issuer, client_id, client_secret, domains, mappings] {
-                    field.set(String::new());
-                }
+                editing.set(None);
                 on_done();
             }
             outcome.set(Some(saved));
@@ -230,31 +276,38 @@ fn AddProvider(on_done: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVi
                 on:input:target=move |ev| value.set(ev.target().value())/></label>
         }
     };
+    let changing = move || editing.with(Option::is_some);
     view! {
-        <form class="form" on:submit=submit aria-label="Add an identity provider">
-            <h3>"Add a provider"</h3>
+        <form class="form" on:submit=submit aria-label="Identity provider settings">
+            <h3>{move || editing.with(|chosen| chosen.as_ref().map_or_else(|| "Add a provider".to_owned(), |p| format!("Change {}", p.name)))}</h3>
             {text("Name on the sign-in button", "provider_name", name, "text", true)}
-            <label>"Kind"<select name="provider_kind" on:change:target=move |ev| kind.set(ev.target().value())>
-                <option value="oidc">"OpenID Connect"</option>
-                <option value="github">"GitHub"</option>
+            <label>"Kind"<select name="provider_kind" on:change:target=move |ev| {
+                if let Some(chosen) = ProviderKind::from_name(&ev.target().value()) { kind.set(chosen) }
+            }>
+                <option value="oidc" selected=move || kind.get() == ProviderKind::Oidc>"OpenID Connect"</option>
+                <option value="github" selected=move || kind.get() == ProviderKind::Github>"GitHub"</option>
             </select></label>
-            {move || (kind.get() == "oidc").then(|| view! {
-                <label>"Preset"<select name="provider_preset" on:change:target=move |ev| preset.set(ev.target().value())>
-                    <option value="">"None"</option>
-                    <option value="entra_id">"Microsoft Entra ID"</option>
-                    <option value="google">"Google"</option>
-                    <option value="okta">"Okta"</option>
-                    <option value="keycloak">"Keycloak"</option>
+            {move || (kind.get() == ProviderKind::Oidc).then(|| view! {
+                <label>"Preset"<select name="provider_preset" on:change:target=move |ev| preset.set(ProviderPreset::from_name(&ev.target().value()))>
+                    <option value="" selected=move || preset.get().is_none()>"None"</option>
+                    {ProviderPreset::ALL.into_iter().map(|choice| view! {
+                        <option value=choice.as_str() selected=move || preset.get() == Some(choice)>{preset_label(choice)}</option>
+                    }).collect_view()}
                 </select></label>
             })}
             {move || {
-                let label = if kind.get() == "github" { "GitHub Enterprise Server URL (empty for github.com)" } else { "Issuer URL" };
-                text(label, "provider_issuer", issuer, "url", kind.get() == "oidc")
+                let oidc = kind.get() == ProviderKind::Oidc;
+                let label = if oidc { "Issuer URL" } else { "GitHub Enterprise Server URL (empty for github.com)" };
+                text(label, "provider_issuer", issuer, "url", oidc)
             }}
             {text("Client ID", "provider_client_id", client_id, "text", true)}
-            {text("Client secret (stored encrypted, never shown again)", "provider_client_secret", client_secret, "password", true)}
+            {move || if changing() {
+                text("New client secret (empty: keep the stored one)", "provider_client_secret", client_secret, "password", false)
+            } else {
+                text("Client secret (stored encrypted, never shown again)", "provider_client_secret", client_secret, "password", true)
+            }}
             {text("E-mail domains admitted at first sign-in (e.g. acme.example)", "provider_domains", domains, "text", false)}
-            {move || (kind.get() == "oidc").then(|| text("Groups claim", "provider_groups_claim", groups_claim, "text", false))}
+            {move || (kind.get() == ProviderKind::Oidc).then(|| text("Groups claim", "provider_groups_claim", groups_claim, "text", false))}
             <label>"Groups → roles, one a line (e.g. platform = operator)"
                 <textarea name="provider_mappings" rows="3" prop:value=move || mappings.get()
                     on:input:target=move |ev| mappings.set(ev.target().value())></textarea></label>
@@ -265,12 +318,24 @@ fn AddProvider(on_done: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVi
                     <option value=r.as_str() selected=move || default_role.get() == r>{r.as_str()}</option>
                 }).collect_view()}
             </select></label>
-            <button class="button button--primary" type="submit">"Add the provider"</button>
+            <button class="button button--primary" type="submit">{move || if changing() { "Save the changes" } else { "Add the provider" }}</button>
+            {move || changing().then(|| view! {
+                <button class="button" type="button" on:click=move |_| editing.set(None)>"Cancel"</button>
+            })}
         </form>
         {move || outcome.get().map(|outcome| match outcome {
-            Ok(provider) => view! { <p class="notice notice--ok" role="status">{format!("Added {}.", provider.name)}</p> }.into_any(),
+            Ok(message) => view! { <p class="notice notice--ok" role="status">{message}</p> }.into_any(),
             Err(message) => view! { <p class="notice notice--error" role="alert">{message}</p> }.into_any(),
         })}
+    }
+}
+
+fn preset_label(preset: ProviderPreset) -> &'static str {
+    match preset {
+        ProviderPreset::EntraId => "Microsoft Entra ID",
+        ProviderPreset::Google => "Google",
+        ProviderPreset::Okta => "Okta",
+        ProviderPreset::Keycloak => "Keycloak",
     }
 }
 
