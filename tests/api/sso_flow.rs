@@ -1106,3 +1106,35 @@ async fn a_person_signs_in_with_github_as_their_user_id_with_organization_and_te
     let refused = refusal(&arrive(&app, &back, Some(&started.browser)).await);
     assert!(refused.contains("already used"), "{refused}");
 }
+
+#[tokio::test]
+async fn a_provider_that_answers_with_too_much_is_not_read_into_memory() {
+    let app = app().await;
+    // A discovery document padded to 2 MiB.
+    let padded = format!(
+        "{{\"issuer\": \"x\", \"padding\": \"{}\"}}",
+        "a".repeat(2 << 20)
+    );
+    let address = nimbus_tests::spawn_server(axum::Router::new().route(
+        "/.well-known/openid-configuration",
+        axum::routing::get(move || {
+            let padded = padded.clone();
+            async move { padded }
+        }),
+    ))
+    .await;
+    let tenant = app.tenant("acme").await;
+    let owner = app.member(tenant, BuiltinRole::Owner).await;
+    let provider = add_provider(&app, &owner, "Chatty SSO", &format!("http://{address}")).await;
+    let refused = app
+        .get(&format!(
+            "/api/v1/auth/sso/start?tenant=acme&provider={provider}"
+        ))
+        .await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert!(
+        refused.text().contains("exceeds 1048576 bytes"),
+        "{}",
+        refused.text()
+    );
+}

@@ -21,6 +21,9 @@ use serde::{Deserialize, Serialize};
 
 /// Discovery and token calls to a provider.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most read back from a provider: discovery documents, key sets, token and API answers
+/// are a few KiB; a provider that sends more is not read into memory.
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
 /// Discovery fields beyond OIDC Discovery 1.0 that the relying party uses.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -55,6 +58,24 @@ pub struct ProviderHttp(pub reqwest::Client);
 #[error("{0}")]
 pub struct ProviderHttpError(String);
 
+/// A provider's answer, read up to [`MAX_ANSWER_BYTES`].
+pub async fn body_of(mut answer: reqwest::Response) -> Result<Vec<u8>, ProviderHttpError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = answer
+        .chunk()
+        .await
+        .map_err(|err| ProviderHttpError(err.without_url().to_string()))?
+    {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(ProviderHttpError(format!(
+                "the answer exceeds {MAX_ANSWER_BYTES} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 impl<'c> openidconnect::AsyncHttpClient<'c> for ProviderHttp {
     type Error = ProviderHttpError;
     type Future = std::pin::Pin<
@@ -75,7 +96,7 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for ProviderHttp {
                 .map_err(failed)?;
             let status = answer.status();
             let headers = answer.headers().clone();
-            let body = answer.bytes().await.map_err(failed)?.to_vec();
+            let body = body_of(answer).await?;
             let mut response = openidconnect::HttpResponse::new(body);
             *response.status_mut() = status;
             *response.headers_mut() = headers;
@@ -126,7 +147,7 @@ impl Discovery {
             issuer.as_str().trim_end_matches('/')
         );
         let failed = |err: reqwest::Error| DiscoveryError(describe(&err.without_url()));
-        let document = http
+        let answer = http
             .0
             .get(&url)
             .timeout(PROVIDER_TIMEOUT)
@@ -134,10 +155,10 @@ impl Discovery {
             .await
             .map_err(failed)?
             .error_for_status()
-            .map_err(failed)?
-            .bytes()
-            .await
             .map_err(failed)?;
+        let document = body_of(answer)
+            .await
+            .map_err(|err| DiscoveryError(err.to_string()))?;
         let metadata: Metadata = serde_json::from_slice(&document)
             .map_err(|err| DiscoveryError(format!("its discovery document is not valid: {err}")))?;
         if metadata.issuer() != issuer {

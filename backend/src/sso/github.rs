@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::accounts::ProvenIdentity;
-use super::discovery::{ProviderHttp, describe};
+use super::discovery::{ProviderHttp, body_of, describe};
 use super::providers::{CALLBACK_PATH, SignInSettings};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -192,10 +192,7 @@ pub async fn identity(
                     answer.status()
                 )));
             }
-            answer
-                .bytes()
-                .await
-                .map_err(|err| unreachable(&err.without_url()))
+            body_of(answer).await.map_err(|err| unreachable(&err))
         }
     };
     let user: User = decode(&get("/user").await?, name)?;
