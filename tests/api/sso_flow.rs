@@ -309,7 +309,8 @@ async fn a_person_signs_in_through_a_real_provider_and_the_state_cannot_be_repla
 }
 
 #[tokio::test]
-async fn a_callback_in_another_browser_with_a_wrong_verifier_or_a_provider_error_gets_no_session() {
+async fn a_callback_in_another_browser_too_late_with_a_wrong_verifier_or_a_provider_error_gets_no_session()
+ {
     let app = app().await;
     let idp = real_provider(&app).await;
     let tenant = app.tenant("acme").await;
@@ -324,6 +325,16 @@ async fn a_callback_in_another_browser_with_a_wrong_verifier_or_a_provider_error
     let started = start(&app, &provider, "/").await;
     let back = sign_in_at_provider(&started.location, "alice").await;
     assert!(refusal(&arrive(&app, &back, Some(&other.browser)).await).contains("another browser"));
+
+    // Ten minutes at most: an answer after the sign-in expired is refused.
+    let started = start(&app, &provider, "/").await;
+    let back = sign_in_at_provider(&started.location, "alice").await;
+    sqlx::query("UPDATE sso_logins SET expires_at = now() - interval '1 second'")
+        .execute(&mut app.owner().await)
+        .await
+        .unwrap();
+    let refused = refusal(&arrive(&app, &back, Some(&started.browser)).await);
+    assert!(refused.contains("already used or has expired"), "{refused}");
 
     // A verifier that does not match the challenge, or none: the provider refuses the code.
     for verifier in ["x".repeat(43), String::new()] {
@@ -1136,5 +1147,48 @@ async fn a_provider_that_answers_with_too_much_is_not_read_into_memory() {
         refused.text().contains("exceeds 1048576 bytes"),
         "{}",
         refused.text()
+    );
+}
+
+#[tokio::test]
+async fn an_entra_id_address_counts_as_verified_only_with_xms_edov() {
+    let app = app().await;
+    let forger = ForgingProvider::start().await;
+    let tenant = app.tenant("acme").await;
+    let owner = app.member(tenant, BuiltinRole::Owner).await;
+    let provider = app
+        .create_ok(
+            &owner,
+            "/api/v1/identity-providers",
+            json!({
+                "name": "Acme Entra", "kind": "oidc", "preset": "entra_id",
+                "issuer": forger.issuer, "client_id": "nimbus", "client_secret": SECRET,
+                "allowed_domains": ["acme.example"],
+            }),
+        )
+        .await;
+    // Entra ID sends no email_verified: without xms_edov the address is not trusted.
+    let unverified = forged_sign_in(&app, &forger, &provider, |forged| {
+        forged
+            .claims
+            .as_object_mut()
+            .unwrap()
+            .remove("email_verified");
+    })
+    .await;
+    assert!(refusal(&unverified).contains("did not give a verified e-mail address"));
+    let verified = forged_sign_in(&app, &forger, &provider, |forged| {
+        forged
+            .claims
+            .as_object_mut()
+            .unwrap()
+            .remove("email_verified");
+        forged.claims["xms_edov"] = json!(true);
+    })
+    .await;
+    let session = session_of(&verified).expect("a session");
+    assert_eq!(
+        me(&app, &session).await["user"]["email"],
+        "carol@acme.example"
     );
 }

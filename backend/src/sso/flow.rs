@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 use nimbus_api_types::ErrorCode;
 use nimbus_api_types::ids::{IdentityProviderId, TenantId};
-use nimbus_api_types::sso::{ProviderKind, same_site_path};
+use nimbus_api_types::sso::{ProviderKind, ProviderPreset, same_site_path};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClientAuthMethod,
     CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
@@ -654,6 +654,19 @@ fn logout_url(state: &AppState, metadata: &Metadata, settings: &SignInSettings) 
     )
 }
 
+/// Whether the provider vouches for the token's address: `email_verified` — or, for Microsoft
+/// Entra ID, which never sends that claim, its optional `xms_edov` ("the e-mail domain's owner
+/// verified it"; Microsoft's advice for trusting `email`).
+fn email_verified(
+    claims: &IdTokenClaims<OtherClaims, CoreGenderClaim>,
+    settings: &SignInSettings,
+) -> bool {
+    claims.email_verified() == Some(true)
+        || (settings.provider.preset == Some(ProviderPreset::EntraId)
+            && claims.additional_claims().claims.get("xms_edov")
+                == Some(&serde_json::Value::Bool(true)))
+}
+
 /// What the validated ID token says about the person.
 fn proven_identity(
     claims: &IdTokenClaims<OtherClaims, CoreGenderClaim>,
@@ -679,7 +692,7 @@ fn proven_identity(
         subject: claims.subject().to_string(),
         verified_email: claims
             .email()
-            .filter(|_| claims.email_verified() == Some(true))
+            .filter(|_| email_verified(claims, settings))
             .and_then(|email| Email::parse(email).ok()),
         name: claims
             .name()
