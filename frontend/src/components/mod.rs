@@ -1,3 +1,4 @@
+mod action;
 mod chart;
 mod health;
 mod link_form;
@@ -5,6 +6,7 @@ mod pager;
 mod shell;
 mod states;
 
+pub use action::run_action;
 pub use chart::CostChart;
 pub use health::HealthBadge;
 pub use link_form::{Field, LinkForm};

@@ -7,7 +7,7 @@ use nimbus_api_types::sso::{
 };
 
 use crate::api::{self, ApiError};
-use crate::components::{Failure, loaded};
+use crate::components::{Failure, loaded, run_action};
 
 /// The tenant's identity providers (add, turn on or off, remove) and whether it requires
 /// single sign-on, with its break-glass Owner. Owners only (`identity-providers:manage`).
@@ -21,17 +21,7 @@ pub fn SsoPage() -> impl IntoView {
         changed.track();
         api::get::<Vec<IdentityProvider>>("/api/v1/identity-providers")
     });
-    let act = move |request: std::pin::Pin<Box<dyn Future<Output = Result<(), ApiError>>>>| {
-        spawn_local(async move {
-            match request.await {
-                Ok(()) => {
-                    failure.set(None);
-                    bump();
-                }
-                Err(err) => failure.set(Some(err)),
-            }
-        });
-    };
+    let act = run_action(failure, bump);
     let origin = window().location().origin().unwrap_or_default();
     view! {
         <h1>"Single sign-on"</h1>

@@ -7,7 +7,7 @@ use nimbus_api_types::identity::{
 use nimbus_api_types::rbac::{BuiltinRole, Permission};
 
 use crate::api::{self, ApiError};
-use crate::components::{Failure, loaded};
+use crate::components::{Failure, loaded, run_action};
 use crate::session::use_session;
 
 /// Members, invitations, and who holds which role.
@@ -26,17 +26,7 @@ pub fn UsersPage() -> impl IntoView {
             Ok((users.items, roles, bindings.items))
         }
     });
-    let act = move |request: std::pin::Pin<Box<dyn Future<Output = Result<(), ApiError>>>>| {
-        spawn_local(async move {
-            match request.await {
-                Ok(()) => {
-                    failure.set(None);
-                    bump();
-                }
-                Err(err) => failure.set(Some(err)),
-            }
-        });
-    };
+    let act = run_action(failure, bump);
     view! {
         <h1>"Users and roles"</h1>
         {move || failure.get().map(|error| view! { <Failure error/> })}
