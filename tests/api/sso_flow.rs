@@ -969,9 +969,10 @@ async fn a_tenant_that_requires_single_sign_on_refuses_passwords_except_its_brea
     assert_eq!(switched.status, 403, "{}", switched.text());
 
     // The break-glass Owner still signs in with the password, and the trail says so.
-    let (break_glass, session) = password_sign_in(&app, &owner.email, Some("acme")).await;
+    let (break_glass, break_glass_session) =
+        password_sign_in(&app, &owner.email, Some("acme")).await;
     assert_eq!(break_glass.status, 200, "{}", break_glass.text());
-    assert!(session.is_some());
+    let (break_glass_cookie, _) = break_glass_session.expect("a session");
     let (_, details) = last_audit(&app, "auth.login").await;
     assert_eq!(details["break_glass"], true);
     // Single sign-on works as before.
@@ -982,6 +983,20 @@ async fn a_tenant_that_requires_single_sign_on_refuses_passwords_except_its_brea
         app.get_ok(&owner, "/api/v1/sso-policy").await,
         json!({ "sso_required": true, "break_glass_owner": owner.user })
     );
+    // Another Owner takes over the way in: the former one's password session ends, the
+    // session through the provider stays.
+    let handed_over = set_policy(required(&other_owner)).await;
+    assert_eq!(handed_over.status, 200, "{}", handed_over.text());
+    let ended = app
+        .request(
+            request(Method::GET, "/api/v1/me")
+                .header("cookie", &break_glass_cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(ended.status, 401);
+    assert_eq!(me(&app, &session).await["tenant"]["slug"], "acme");
 }
 
 #[tokio::test]

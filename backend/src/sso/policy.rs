@@ -138,8 +138,8 @@ fn invalid(message: &'static str) -> AppError {
     AppError::new(ErrorCode::ValidationFailed, message)
 }
 
-/// Sets the policy. Turning `sso_required` on ends the tenant's sessions that were not signed
-/// in through one of its providers (the break-glass Owner's excepted).
+/// Sets the policy. With `sso_required` on, the tenant's sessions that were not signed in
+/// through one of its providers end (the break-glass Owner's excepted).
 #[utoipa::path(put, path = "/api/v1/sso-policy", tag = "sso", request_body = SsoPolicy,
     security(("session" = ["identity-providers:manage"]), ("bearer" = ["identity-providers:manage"])),
     responses(
@@ -172,7 +172,6 @@ pub async fn replace(
             ));
         }
     }
-    let before = current(&mut tx, tenant).await?;
     let mut sessions_ended = 0;
     if policy.sso_required {
         let break_glass = policy.break_glass_owner.ok_or_else(|| {
@@ -214,19 +213,19 @@ pub async fn replace(
                 ));
             }
         }
-        if !before.sso_required {
-            sessions_ended = sqlx::query!(
-                "UPDATE sessions s SET revoked_at = now()
-                 WHERE s.current_tenant_id = $1 AND s.revoked_at IS NULL AND s.user_id <> $2
-                   AND NOT EXISTS (SELECT 1 FROM identity_providers p
-                                   WHERE p.tenant_id = $1 AND p.id = s.identity_provider_id)",
-                tenant.0,
-                break_glass.0
-            )
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
+        // Every password session but the break-glass Owner's ends — also a former break-glass
+        // Owner's when another takes over.
+        sessions_ended = sqlx::query!(
+            "UPDATE sessions s SET revoked_at = now()
+             WHERE s.current_tenant_id = $1 AND s.revoked_at IS NULL AND s.user_id <> $2
+               AND NOT EXISTS (SELECT 1 FROM identity_providers p
+                               WHERE p.tenant_id = $1 AND p.id = s.identity_provider_id)",
+            tenant.0,
+            break_glass.0
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     }
     sqlx::query!(
         "UPDATE tenants SET sso_required = $2, break_glass_owner = $3 WHERE id = $1",
