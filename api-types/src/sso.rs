@@ -166,7 +166,8 @@ pub struct IdentityProvider {
 #[serde(deny_unknown_fields)]
 pub struct SsoPolicy {
     /// Password sign-ins into the tenant are refused (API tokens keep working), except for
-    /// `break_glass_owner`. Turning it on ends the tenant's password sessions.
+    /// `break_glass_owner`. While it is on, saving ends every password session in the tenant
+    /// but the break-glass Owner's.
     pub sso_required: bool,
     /// An Owner with a password who may still sign in with it, for when the provider fails.
     /// Required while `sso_required` is on.
