@@ -8,12 +8,13 @@ use std::time::Duration;
 use nimbus_api_types::identity::{NewApiToken, NewTenant};
 use nimbus_api_types::ids::TenantId;
 use nimbus_api_types::rbac::BuiltinRole;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::audit::{self, Entry, Outcome};
 use crate::auth::password::{self, Password};
 use crate::cli::Failure;
 use crate::error::AppError;
+use crate::secrets::{Binding, MasterKeys, Rewrapped, Sealed};
 use crate::users::{self, Email, repo as users_repo};
 use crate::{auth, db, rbac};
 
@@ -238,4 +239,61 @@ pub async fn rotate_signing_key(pool: &PgPool) -> Result<(), Failure> {
     tx.commit().await.map_err(runtime)?;
     println!("{kid}");
     Ok(())
+}
+
+/// One kind of stored secret that `nimbus admin rewrap-secrets` re-wraps: where its sealed
+/// columns are and how its rows are named in the audit trail.
+pub trait SealedSecrets {
+    type Id: Copy + std::fmt::Display + Send;
+    /// The audit action of one re-wrap, such as `cloud_account.rewrap`.
+    const ACTION: &'static str;
+    /// The audit target's kind, such as `cloud_account`.
+    const TARGET: &'static str;
+
+    fn binding(tenant: TenantId, id: Self::Id) -> Binding<'static>;
+
+    /// The tenant's secrets sealed under another master key than `current`, locked.
+    fn stale(
+        conn: &mut PgConnection,
+        tenant: TenantId,
+        current: i32,
+    ) -> impl Future<Output = Result<Vec<(Self::Id, Sealed)>, sqlx::Error>> + Send;
+
+    /// Stores `fresh`'s key version and wrapped key for `id` (the ciphertext does not change).
+    fn store(
+        conn: &mut PgConnection,
+        tenant: TenantId,
+        id: Self::Id,
+        fresh: &Sealed,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+/// Re-wraps the data key of every `S` sealed under an older master key with the newest one,
+/// tenant by tenant, each change audited; secrets whose data key does not open are listed.
+pub async fn rewrap_all<S: SealedSecrets>(
+    pool: &PgPool,
+    keys: &MasterKeys,
+) -> Result<Rewrapped<S::Id>, AppError> {
+    let tenants = sqlx::query_scalar!("SELECT id FROM tenants")
+        .fetch_all(pool)
+        .await?;
+    let current = keys.current_version();
+    let mut outcome = Rewrapped::default();
+    for tenant in tenants.into_iter().map(TenantId) {
+        let mut tx = db::begin_for_tenant(pool, tenant).await?;
+        for (id, sealed) in S::stale(&mut tx, tenant, current).await? {
+            let Ok(fresh) = keys.rewrap(&sealed, S::binding(tenant, id)) else {
+                outcome.unreadable.push(id);
+                continue;
+            };
+            S::store(&mut tx, tenant, id, &fresh).await?;
+            let mut audited = entry(Some(tenant), S::ACTION, format!("{}:{id}", S::TARGET));
+            audited.details =
+                serde_json::json!({ "from_version": sealed.key_version, "to_version": current });
+            audit::record(&mut tx, &audited).await?;
+            outcome.rewrapped += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(outcome)
 }

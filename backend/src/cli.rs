@@ -317,10 +317,10 @@ async fn admin_command(
                 crate::secrets::MasterKeys::load(&config.secrets.master_keys, &config.data_dir)
                     .map_err(|err| Failure::Configuration(err.to_string()))?;
             let runtime = |err: crate::error::AppError| Failure::Runtime(err.to_string());
-            let accounts = crate::clouds::accounts::rewrap_all(pool, &keys)
+            let accounts = admin::rewrap_all::<crate::clouds::accounts::Credentials>(pool, &keys)
                 .await
                 .map_err(runtime)?;
-            let providers = crate::sso::providers::rewrap_all(pool, &keys)
+            let providers = admin::rewrap_all::<crate::sso::providers::ClientSecrets>(pool, &keys)
                 .await
                 .map_err(runtime)?;
             println!(

@@ -514,9 +514,10 @@ async fn a_credential_moved_to_another_row_or_damaged_does_not_open_and_rewrap_m
     let c = connect(&app, &owner_a, &account_id()).await;
     let c = c["id"].as_str().unwrap();
     let (keys, only_new) = nimbus_tests::rotated_master_keys();
-    let outcome = nimbus::clouds::accounts::rewrap_all(&app.state.db, &keys)
-        .await
-        .unwrap();
+    let outcome =
+        nimbus::admin::rewrap_all::<nimbus::clouds::accounts::Credentials>(&app.state.db, &keys)
+            .await
+            .unwrap();
     // A's damaged ciphertext still has a sound data key; the copy on B's row has none.
     assert_eq!(outcome.rewrapped, 2);
     assert_eq!(outcome.unreadable.len(), 1);

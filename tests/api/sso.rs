@@ -448,9 +448,10 @@ async fn a_master_key_rotation_rewraps_client_secrets_which_still_open() {
         .create_ok(&owner, "/api/v1/identity-providers", keycloak())
         .await;
     let (keys, only_new) = nimbus_tests::rotated_master_keys();
-    let outcome = nimbus::sso::providers::rewrap_all(&app.state.db, &keys)
-        .await
-        .unwrap();
+    let outcome =
+        nimbus::admin::rewrap_all::<nimbus::sso::providers::ClientSecrets>(&app.state.db, &keys)
+            .await
+            .unwrap();
     assert_eq!(outcome.rewrapped, 1);
     assert!(outcome.unreadable.is_empty());
     let mut db = app.owner().await;

@@ -21,7 +21,7 @@ use super::kubeconfig::{self, ClientAuth};
 use super::kubernetes::{KubernetesAccount, KubernetesConnector};
 use crate::error::AppError;
 use crate::http::outbound::Outbound;
-use crate::secrets::{Binding, MasterKeys, Rewrapped, Sealed};
+use crate::secrets::{Binding, Sealed};
 use crate::state::AppState;
 
 /// What the credential of an account is bound to.
@@ -744,19 +744,23 @@ fn mismatched() -> ConnectorError {
     )
 }
 
-/// Re-wraps the data key of every credential sealed under an older master key with the newest
-/// one, tenant by tenant, each change audited.
-pub async fn rewrap_all(
-    pool: &sqlx::PgPool,
-    keys: &MasterKeys,
-) -> Result<Rewrapped<CloudAccountId>, AppError> {
-    let tenants = sqlx::query_scalar!("SELECT id FROM tenants")
-        .fetch_all(pool)
-        .await?;
-    let current = keys.current_version();
-    let mut outcome = Rewrapped::default();
-    for tenant in tenants.into_iter().map(TenantId) {
-        let mut tx = crate::db::begin_for_tenant(pool, tenant).await?;
+/// Cloud credentials, as `nimbus admin rewrap-secrets` re-wraps them.
+pub struct Credentials;
+
+impl crate::admin::SealedSecrets for Credentials {
+    type Id = CloudAccountId;
+    const ACTION: &'static str = "cloud_account.rewrap";
+    const TARGET: &'static str = "cloud_account";
+
+    fn binding(tenant: TenantId, id: CloudAccountId) -> Binding<'static> {
+        binding(tenant, id)
+    }
+
+    async fn stale(
+        conn: &mut PgConnection,
+        tenant: TenantId,
+        current: i32,
+    ) -> Result<Vec<(CloudAccountId, Sealed)>, sqlx::Error> {
         let rows = sqlx::query!(
             r#"SELECT id, credential_key_version AS "key_version!", credential_wrapped_key AS "wrapped_key!",
                       credential AS "ciphertext!"
@@ -766,40 +770,37 @@ pub async fn rewrap_all(
             tenant.0,
             current,
         )
-        .fetch_all(&mut *tx)
+        .fetch_all(conn)
         .await?;
-        for row in rows {
-            let id = CloudAccountId(row.id);
-            let sealed = Sealed {
-                key_version: row.key_version,
-                wrapped_key: row.wrapped_key,
-                ciphertext: row.ciphertext,
-            };
-            let Ok(fresh) = keys.rewrap(&sealed, binding(tenant, id)) else {
-                outcome.unreadable.push(id);
-                continue;
-            };
-            sqlx::query!(
-                "UPDATE cloud_accounts SET credential_key_version = $3, credential_wrapped_key = $4
-                 WHERE tenant_id = $1 AND id = $2",
-                tenant.0,
-                id.0,
-                fresh.key_version,
-                fresh.wrapped_key,
-            )
-            .execute(&mut *tx)
-            .await?;
-            let mut entry = crate::admin::entry(
-                Some(tenant),
-                "cloud_account.rewrap",
-                format!("cloud_account:{id}"),
-            );
-            entry.details =
-                serde_json::json!({ "from_version": sealed.key_version, "to_version": current });
-            crate::audit::record(&mut tx, &entry).await?;
-            outcome.rewrapped += 1;
-        }
-        tx.commit().await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let sealed = Sealed {
+                    key_version: row.key_version,
+                    wrapped_key: row.wrapped_key,
+                    ciphertext: row.ciphertext,
+                };
+                (CloudAccountId(row.id), sealed)
+            })
+            .collect())
     }
-    Ok(outcome)
+
+    async fn store(
+        conn: &mut PgConnection,
+        tenant: TenantId,
+        id: CloudAccountId,
+        fresh: &Sealed,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query!(
+            "UPDATE cloud_accounts SET credential_key_version = $3, credential_wrapped_key = $4
+             WHERE tenant_id = $1 AND id = $2",
+            tenant.0,
+            id.0,
+            fresh.key_version,
+            fresh.wrapped_key,
+        )
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
 }

@@ -19,7 +19,7 @@ use crate::auth::extract::{Can, perm};
 use crate::db;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path};
-use crate::secrets::{Binding, MasterKeys, Rewrapped, Sealed};
+use crate::secrets::{Binding, Sealed};
 use crate::state::AppState;
 
 const PURPOSE: &str = "identity-provider-client-secret";
@@ -509,19 +509,23 @@ pub async fn sign_in_settings(
     }))
 }
 
-/// Re-wraps the data key of every client secret sealed under an older master key with the
-/// newest one, tenant by tenant, each change audited.
-pub async fn rewrap_all(
-    pool: &sqlx::PgPool,
-    keys: &MasterKeys,
-) -> Result<Rewrapped<IdentityProviderId>, AppError> {
-    let tenants = sqlx::query_scalar!("SELECT id FROM tenants")
-        .fetch_all(pool)
-        .await?;
-    let current = keys.current_version();
-    let mut outcome = Rewrapped::default();
-    for tenant in tenants.into_iter().map(TenantId) {
-        let mut tx = db::begin_for_tenant(pool, tenant).await?;
+/// Identity providers' client secrets, as `nimbus admin rewrap-secrets` re-wraps them.
+pub struct ClientSecrets;
+
+impl crate::admin::SealedSecrets for ClientSecrets {
+    type Id = IdentityProviderId;
+    const ACTION: &'static str = "identity_provider.rewrap";
+    const TARGET: &'static str = "identity_provider";
+
+    fn binding(tenant: TenantId, id: IdentityProviderId) -> Binding<'static> {
+        binding(tenant, id)
+    }
+
+    async fn stale(
+        conn: &mut PgConnection,
+        tenant: TenantId,
+        current: i32,
+    ) -> Result<Vec<(IdentityProviderId, Sealed)>, sqlx::Error> {
         let rows = sqlx::query!(
             r#"SELECT id, secret_key_version AS "key_version!", secret_wrapped_key AS "wrapped_key!",
                       client_secret AS "ciphertext!"
@@ -531,40 +535,37 @@ pub async fn rewrap_all(
             tenant.0,
             current,
         )
-        .fetch_all(&mut *tx)
+        .fetch_all(conn)
         .await?;
-        for row in rows {
-            let id = IdentityProviderId(row.id);
-            let sealed = Sealed {
-                key_version: row.key_version,
-                wrapped_key: row.wrapped_key,
-                ciphertext: row.ciphertext,
-            };
-            let Ok(fresh) = keys.rewrap(&sealed, binding(tenant, id)) else {
-                outcome.unreadable.push(id);
-                continue;
-            };
-            sqlx::query!(
-                "UPDATE identity_providers SET secret_key_version = $3, secret_wrapped_key = $4
-                 WHERE tenant_id = $1 AND id = $2",
-                tenant.0,
-                id.0,
-                fresh.key_version,
-                fresh.wrapped_key,
-            )
-            .execute(&mut *tx)
-            .await?;
-            let mut entry = crate::admin::entry(
-                Some(tenant),
-                "identity_provider.rewrap",
-                format!("identity_provider:{id}"),
-            );
-            entry.details =
-                serde_json::json!({ "from_version": sealed.key_version, "to_version": current });
-            audit::record(&mut tx, &entry).await?;
-            outcome.rewrapped += 1;
-        }
-        tx.commit().await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let sealed = Sealed {
+                    key_version: row.key_version,
+                    wrapped_key: row.wrapped_key,
+                    ciphertext: row.ciphertext,
+                };
+                (IdentityProviderId(row.id), sealed)
+            })
+            .collect())
     }
-    Ok(outcome)
+
+    async fn store(
+        conn: &mut PgConnection,
+        tenant: TenantId,
+        id: IdentityProviderId,
+        fresh: &Sealed,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query!(
+            "UPDATE identity_providers SET secret_key_version = $3, secret_wrapped_key = $4
+             WHERE tenant_id = $1 AND id = $2",
+            tenant.0,
+            id.0,
+            fresh.key_version,
+            fresh.wrapped_key,
+        )
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
 }
