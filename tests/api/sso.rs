@@ -432,10 +432,7 @@ async fn a_sign_in_does_not_start_for_another_site_a_disabled_or_foreign_provide
         unreachable.text()
     );
     // Nothing was left in flight by the refusals.
-    let in_flight: i64 = sqlx::query_scalar("SELECT count(*) FROM sso_logins")
-        .fetch_one(&mut app.owner().await)
-        .await
-        .unwrap();
+    let in_flight = app.count("SELECT count(*) FROM sso_logins").await;
     assert_eq!(in_flight, 0);
 }
 
@@ -478,11 +475,8 @@ async fn a_master_key_rotation_rewraps_client_secrets_which_still_open() {
         )
         .unwrap();
     assert_eq!(opened, SECRET.as_bytes());
-    let audited: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM audit_log WHERE action = 'identity_provider.rewrap'",
-    )
-    .fetch_one(&mut db)
-    .await
-    .unwrap();
+    let audited = app
+        .count("SELECT count(*) FROM audit_log WHERE action = 'identity_provider.rewrap'")
+        .await;
     assert_eq!(audited, 1);
 }

@@ -32,6 +32,13 @@ fn callback_url(app: &TestApp) -> String {
     format!("{}/api/v1/auth/sso/callback", app.state.config.base_url())
 }
 
+/// The callback URL carrying `parameters`, as a provider's answer would.
+fn answer(app: &TestApp, parameters: &[(&str, &str)]) -> String {
+    reqwest::Url::parse_with_params(&callback_url(app), parameters)
+        .unwrap()
+        .to_string()
+}
+
 /// A real provider that knows the app as client `nimbus`.
 async fn real_provider(app: &TestApp) -> nimbus_tests::oidc::OidcProvider {
     nimbus_tests::oidc::start(&json!([{
@@ -301,10 +308,7 @@ async fn a_person_signs_in_through_a_real_provider_and_the_state_cannot_be_repla
     assert_eq!(details["provisioned"], false);
     assert_eq!(details["roles_granted"], json!(["admin"]));
     assert_eq!(details["roles_revoked"], json!(["operator"]));
-    let identities: i64 = sqlx::query_scalar("SELECT count(*) FROM user_identities")
-        .fetch_one(&mut app.owner().await)
-        .await
-        .unwrap();
+    let identities = app.count("SELECT count(*) FROM user_identities").await;
     assert_eq!(identities, 1, "the second sign-in is the same identity");
 }
 
@@ -350,19 +354,21 @@ async fn a_callback_in_another_browser_too_late_with_a_wrong_verifier_or_a_provi
 
     // The provider answers with an error instead of a code.
     let started = start(&app, &provider, "/").await;
-    let denied = format!(
-        "{}?error=access_denied&error_description=The+user+cancelled&state={}&iss={}",
-        callback_url(&app),
-        started.query["state"],
-        idp.issuer
+    let denied = answer(
+        &app,
+        &[
+            ("error", "access_denied"),
+            ("error_description", "The user cancelled"),
+            ("state", &started.query["state"]),
+            ("iss", &idp.issuer),
+        ],
     );
     let refused = refusal(&arrive(&app, &denied, Some(&started.browser)).await);
     assert_eq!(refused, "Acme SSO did not sign you in: The user cancelled");
 
-    let sessions: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE kind = 'browser'")
-        .fetch_one(&mut app.owner().await)
-        .await
-        .unwrap();
+    let sessions = app
+        .count("SELECT count(*) FROM sessions WHERE kind = 'browser'")
+        .await;
     assert_eq!(sessions, 0);
 }
 
@@ -383,24 +389,26 @@ async fn a_code_from_another_provider_is_refused_on_this_providers_sign_in() {
     assert_eq!(code_b["iss"], idp_b.issuer);
 
     // B's answer (its code, naming B) on A's sign-in: the issuer gives it away.
-    let mixed = format!(
-        "{}?code={}&state={}&iss={}",
-        callback_url(&app),
-        code_b["code"],
-        at_a.query["state"],
-        idp_b.issuer
+    let mixed = answer(
+        &app,
+        &[
+            ("code", &code_b["code"]),
+            ("state", &at_a.query["state"]),
+            ("iss", &idp_b.issuer),
+        ],
     );
     let refused = refusal(&arrive(&app, &mixed, Some(&at_a.browser)).await);
     assert!(refused.contains("not from Provider A"), "{refused}");
 
     // Claiming A as the issuer does not help: the code goes only to A, which never issued it.
     let at_a = start(&app, &provider_a, "/").await;
-    let claimed = format!(
-        "{}?code={}&state={}&iss={}",
-        callback_url(&app),
-        code_b["code"],
-        at_a.query["state"],
-        idp_a.issuer
+    let claimed = answer(
+        &app,
+        &[
+            ("code", &code_b["code"]),
+            ("state", &at_a.query["state"]),
+            ("iss", &idp_a.issuer),
+        ],
     );
     let refused = refusal(&arrive(&app, &claimed, Some(&at_a.browser)).await);
     assert!(
@@ -410,11 +418,9 @@ async fn a_code_from_another_provider_is_refused_on_this_providers_sign_in() {
 
     // A provider that names itself in its answers (RFC 9207) must have named itself.
     let at_a = start(&app, &provider_a, "/").await;
-    let unnamed = format!(
-        "{}?code={}&state={}",
-        callback_url(&app),
-        code_b["code"],
-        at_a.query["state"]
+    let unnamed = answer(
+        &app,
+        &[("code", &code_b["code"]), ("state", &at_a.query["state"])],
     );
     let refused = refusal(&arrive(&app, &unnamed, Some(&at_a.browser)).await);
     assert!(refused.contains("does not name Provider A"), "{refused}");
@@ -435,11 +441,9 @@ async fn an_address_outside_the_allowed_domains_needs_an_invitation_which_then_l
         refused.contains("ask one of its administrators for an invitation"),
         "{refused}"
     );
-    let accounts: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM users WHERE email LIKE 'mallory%'")
-            .fetch_one(&mut app.owner().await)
-            .await
-            .unwrap();
+    let accounts = app
+        .count("SELECT count(*) FROM users WHERE email LIKE 'mallory%'")
+        .await;
     assert_eq!(accounts, 0, "nothing provisioned");
 
     // Invited, the same person signs in through the provider and gets the invited role.
@@ -467,11 +471,9 @@ async fn an_address_outside_the_allowed_domains_needs_an_invitation_which_then_l
     );
     let (_, details) = last_audit(&app, "auth.sso_login").await;
     assert!(details["invitation_accepted"].is_string(), "{details}");
-    let open: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM invitations WHERE accepted_at IS NULL")
-            .fetch_one(&mut app.owner().await)
-            .await
-            .unwrap();
+    let open = app
+        .count("SELECT count(*) FROM invitations WHERE accepted_at IS NULL")
+        .await;
     assert_eq!(open, 0, "the invitation is used");
 }
 
@@ -590,11 +592,13 @@ async fn forged_sign_in(
     };
     forgery(&mut issued);
     forger.issue(issued);
-    let back = format!(
-        "{}?code=forged-code&state={}&iss={}",
-        callback_url(app),
-        started.query["state"],
-        forger.issuer
+    let back = answer(
+        app,
+        &[
+            ("code", "forged-code"),
+            ("state", &started.query["state"]),
+            ("iss", &forger.issuer),
+        ],
     );
     arrive(app, &back, Some(&started.browser)).await
 }
@@ -688,10 +692,7 @@ async fn id_tokens_a_real_provider_never_issues_are_refused() {
         "{:?}",
         genuine.header("location")
     );
-    let sessions: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
-        .fetch_one(&mut app.owner().await)
-        .await
-        .unwrap();
+    let sessions = app.count("SELECT count(*) FROM sessions").await;
     assert_eq!(sessions, 1, "only the genuine token opened a session");
 }
 

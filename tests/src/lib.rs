@@ -663,7 +663,12 @@ impl TestApp {
 
     /// The number of audit rows, every tenant and platform row included.
     pub async fn audit_rows(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM audit_log")
+        self.count("SELECT count(*) FROM audit_log").await
+    }
+
+    /// The answer of a `SELECT count(*)` over every tenant (as the database owner).
+    pub async fn count(&self, query: &'static str) -> i64 {
+        sqlx::query_scalar(query)
             .fetch_one(&mut self.owner().await)
             .await
             .unwrap()
