@@ -19,6 +19,8 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::http::outbound::describe;
+
 /// Discovery and token calls to a provider.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most read back from a provider: discovery documents, key sets, token and API answers
@@ -221,16 +223,4 @@ impl Discovery {
         let keys = self.fetch_keys(http, metadata).await?;
         Ok(Some(metadata.clone().set_jwks(keys)))
     }
-}
-
-/// An error with its causes, which is where `openidconnect` puts what actually went wrong.
-pub fn describe(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
 }

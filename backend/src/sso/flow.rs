@@ -28,14 +28,15 @@ use openidconnect::core::{
 use openidconnect::{
     AdditionalClaims, AuthType, AuthorizationCode, ClaimsVerificationError, Client, ClientId,
     ClientSecret, CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    IdTokenClaims, IdTokenFields, IssuerUrl, LogoutRequest, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, PostLogoutRedirectUrl, RedirectUrl, RequestTokenError, Scope,
-    SignatureVerificationError, StandardErrorResponse, StandardTokenResponse, TokenResponse as _,
+    ErrorResponseType, IdTokenClaims, IdTokenFields, IssuerUrl, LogoutRequest, Nonce,
+    PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, RedirectUrl, RequestTokenError,
+    Scope, SignatureVerificationError, StandardErrorResponse, StandardTokenResponse,
+    TokenResponse as _,
 };
 use serde::{Deserialize, Serialize};
 
 use super::accounts::{self, Account, ProvenIdentity};
-use super::discovery::{Metadata, ProviderHttp, describe};
+use super::discovery::{Metadata, ProviderHttp};
 use super::github;
 use super::providers::{self, CALLBACK_PATH, POST_LOGOUT_PATH, SignInSettings};
 use crate::audit::{self, Outcome};
@@ -46,6 +47,7 @@ use crate::auth::session;
 use crate::db;
 use crate::error::AppError;
 use crate::http::extract::Query;
+use crate::http::outbound::describe;
 use crate::state::AppState;
 use crate::users::Email;
 
@@ -102,11 +104,37 @@ fn unavailable(message: String) -> AppError {
     AppError::new(ErrorCode::ServiceUnavailable, message)
 }
 
-fn unreachable(settings: &SignInSettings, err: &dyn std::fmt::Display) -> AppError {
+pub(super) fn unreachable(settings: &SignInSettings, err: &dyn std::fmt::Display) -> AppError {
     unavailable(format!(
         "{} cannot be reached to sign in ({err}); try again later or sign in with a password",
         settings.provider.name
     ))
+}
+
+/// Why a code was not traded for tokens: the provider refused it, or could not be reached.
+pub(super) fn exchange_failed<RE, T>(
+    settings: &SignInSettings,
+    err: &RequestTokenError<RE, StandardErrorResponse<T>>,
+) -> AppError
+where
+    RE: std::error::Error + 'static,
+    T: ErrorResponseType + std::fmt::Display + 'static,
+{
+    let name = &settings.provider.name;
+    match err {
+        RequestTokenError::ServerResponse(answer) => refused(format!(
+            "{name} did not accept the sign-in ({}); sign in again",
+            answer
+                .error_description()
+                .cloned()
+                .unwrap_or_else(|| answer.error().to_string())
+        )),
+        // An answer that is no token (GitHub refuses a code with 200 and an error object).
+        RequestTokenError::Parse(..) => {
+            refused(format!("{name} did not accept the sign-in; sign in again"))
+        }
+        _ => unreachable(settings, &describe(err)),
+    }
 }
 
 /// The outbound policy's client, for talking to providers.
@@ -423,7 +451,7 @@ async fn audit_refusal(
     Ok(())
 }
 
-fn refused(message: impl Into<std::borrow::Cow<'static, str>>) -> AppError {
+pub(super) fn refused(message: impl Into<std::borrow::Cow<'static, str>>) -> AppError {
     AppError::new(ErrorCode::Unauthenticated, message)
 }
 
@@ -571,17 +599,7 @@ async fn oidc_identity(
         .set_pkce_verifier(PkceCodeVerifier::new(login.pkce_verifier.clone()))
         .request_async(http)
         .await
-        .map_err(|err| match &err {
-            RequestTokenError::ServerResponse(answer) => refused(format!(
-                "{} did not accept the sign-in ({}); sign in again",
-                settings.provider.name,
-                answer
-                    .error_description()
-                    .cloned()
-                    .unwrap_or_else(|| answer.error().to_string())
-            )),
-            _ => unreachable(settings, &describe(&err)),
-        })?;
+        .map_err(|err| exchange_failed(settings, &err))?;
     let id_token = tokens.id_token().ok_or_else(|| {
         refused(format!(
             "{} answered without an ID token; is the openid scope set?",

@@ -10,13 +10,14 @@ use nimbus_api_types::ErrorCode;
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse as _, TokenUrl,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse as _, TokenUrl,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::accounts::ProvenIdentity;
-use super::discovery::{ProviderHttp, body_of, describe};
+use super::discovery::{ProviderHttp, body_of};
+use super::flow::{exchange_failed, refused, unreachable};
 use super::providers::{CALLBACK_PATH, SignInSettings};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -104,10 +105,6 @@ pub fn authorization(
     Ok((url, csrf, verifier))
 }
 
-fn refused(message: String) -> AppError {
-    AppError::new(ErrorCode::Unauthenticated, message)
-}
-
 #[derive(Deserialize)]
 struct User {
     id: u64,
@@ -142,34 +139,13 @@ pub async fn identity(
     verifier: String,
 ) -> Result<ProvenIdentity, AppError> {
     let name = &settings.provider.name;
-    let unreachable = |err: &dyn std::fmt::Display| {
-        AppError::new(
-            ErrorCode::ServiceUnavailable,
-            format!(
-                "{name} cannot be reached to sign in ({err}); try again later or sign in with a \
-                 password"
-            ),
-        )
-    };
+    let unreachable = |err: &dyn std::fmt::Display| unreachable(settings, err);
     let token = client(state, settings)?
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(PkceCodeVerifier::new(verifier))
         .request_async(http)
         .await
-        .map_err(|err| match &err {
-            RequestTokenError::ServerResponse(answer) => refused(format!(
-                "{name} did not accept the sign-in ({}); sign in again",
-                answer
-                    .error_description()
-                    .cloned()
-                    .unwrap_or_else(|| answer.error().to_string())
-            )),
-            // GitHub answers a bad code with 200 and an error object, which is no token.
-            RequestTokenError::Parse(..) => {
-                refused(format!("{name} did not accept the sign-in; sign in again"))
-            }
-            _ => unreachable(&describe(&err)),
-        })?;
+        .map_err(|err| exchange_failed(settings, &err))?;
     let api = endpoints(settings);
     let get = |path: &'static str| {
         let url = format!("{}{path}", api.api);
