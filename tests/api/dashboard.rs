@@ -612,6 +612,18 @@ async fn an_owner_sets_up_single_sign_on_and_a_person_signs_in_through_the_openi
                 .await;
             sign_out(&browser).await;
 
+            // Without the tenant in the URL, the address's domain finds its buttons.
+            browser.open("/sign-in").await;
+            browser
+                .fill(
+                    "input[name=email]",
+                    &format!("alice@acme.example{}", char::from(Key::Tab)),
+                )
+                .await;
+            browser
+                .wait_for_text("nav[aria-label='Single sign-on']", "Sign in with Acme SSO")
+                .await;
+
             browser.open("/sign-in?tenant=acme&next=/clusters").await;
             browser
                 .wait_for_text("nav[aria-label='Single sign-on']", "Sign in with Acme SSO")
